@@ -1,0 +1,160 @@
+"""DICOM pixel pipeline: modality LUT -> VOI LUT / window -> MONOCHROME1 inversion, via pydicom."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import NotAnImageError, UnreadableStudyError, UnsupportedStudyError
+from .study import MAX_PIXELS, Study
+from .windowing import apply_window, auto_window
+
+# Keys copied into Study.metadata (keyword -> metadata name); strings only, for the banner and worklist.
+METADATA_TAGS = {
+    "PatientName": "patient_name",
+    "PatientID": "patient_id",
+    "PatientBirthDate": "patient_birth_date",
+    "PatientSex": "patient_sex",
+    "StudyDate": "study_date",
+    "StudyDescription": "study_description",
+    "SeriesDescription": "series_description",
+    "Modality": "modality",
+    "BodyPartExamined": "body_part",
+    "ViewPosition": "view_position",
+    "PatientOrientation": "patient_orientation",
+    "PresentationIntentType": "presentation_intent",
+    "ImageType": "image_type",
+    "Manufacturer": "manufacturer",
+    "InstitutionName": "institution",
+    "AccessionNumber": "accession_number",
+    "PhotometricInterpretation": "photometric",
+    "BitsStored": "bits_stored",
+}
+
+
+def load_dicom(path: Path) -> Study:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    try:
+        ds = pydicom.dcmread(path, force=True)
+    except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise UnreadableStudyError(f"{path.name}: not a readable DICOM file ({exc})") from exc
+    metadata = _metadata(ds)
+    metadata["format"] = "DICOM"
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        what = str(ds.get("SOPClassUID", "")) and getattr(ds.SOPClassUID, "name", str(ds.SOPClassUID))
+        raise NotAnImageError(f"{path.name}: DICOM object without pixel data ({what or 'unknown SOP class'})")
+    _check_geometry(ds, path)
+    try:
+        arr = ds.pixel_array
+    except Exception as exc:  # pydicom/decoder plugins raise a wide variety of types on bad data
+        tsyntax = getattr(ds.file_meta, "TransferSyntaxUID", "unknown") if hasattr(ds, "file_meta") else "unknown"
+        tname = getattr(tsyntax, "name", str(tsyntax))
+        raise UnreadableStudyError(
+            f"{path.name}: pixel data could not be decoded (transfer syntax {tname}): {exc}"
+        ) from exc
+
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if samples > 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        # Colour DICOM (secondary capture, photos): show luminance, flag it for the input checks.
+        rgb = _as_rgb(ds, arr)
+        gray = (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
+        metadata["is_colour"] = True
+        return Study(path=path, pixels=np.clip(gray / 255.0, 0, 1), metadata=metadata,
+                     raw=gray, default_window=(127.5, 255.0), invert=False)
+
+    raw = apply_modality_lut(arr, ds).astype(np.float32)
+    invert = photometric == "MONOCHROME1"
+    has_voi = "VOILUTSequence" in ds or ("WindowCenter" in ds and "WindowWidth" in ds)
+    window = None
+    if has_voi and _valid_window(ds):
+        voi = np.asarray(apply_voi_lut(raw, ds, index=0), dtype=np.float32)
+        lo, hi = _voi_output_range(voi, raw, ds, apply_voi_lut)
+        pixels = np.clip((voi - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(voi)
+        if "WindowCenter" in ds and "VOILUTSequence" not in ds:
+            window = (_first(ds.WindowCenter), _first(ds.WindowWidth))
+        metadata["window_source"] = "file"
+    else:
+        window = auto_window(raw)
+        pixels = apply_window(raw, *window)
+        metadata["window_source"] = "automatic"
+    if invert:
+        pixels = 1.0 - pixels
+    metadata["is_colour"] = False
+    return Study(path=path, pixels=pixels.astype(np.float32), metadata=metadata,
+                 raw=raw, default_window=window or auto_window(raw), invert=invert)
+
+
+def _check_geometry(ds, path: Path) -> None:
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise UnreadableStudyError(f"{path.name}: DICOM image without valid Rows/Columns") from exc
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if rows <= 0 or cols <= 0:
+        raise UnsupportedStudyError(f"{path.name}: the image has no pixels ({rows}x{cols})")
+    if rows * cols > MAX_PIXELS:
+        raise UnsupportedStudyError(
+            f"{path.name}: {cols}x{rows} pixels is larger than this viewer accepts ({MAX_PIXELS:,} pixels)"
+        )
+    if frames > 1:
+        raise UnsupportedStudyError(f"{path.name}: multi-frame DICOM ({frames} frames) is not supported")
+
+
+def _valid_window(ds) -> bool:
+    if "VOILUTSequence" in ds:
+        return True
+    try:
+        return _first(ds.WindowWidth) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _first(value) -> float:
+    """Window Center/Width may be multi-valued: the file's first window is its default."""
+    try:
+        return float(value[0])
+    except TypeError:
+        return float(value)
+
+
+def _voi_output_range(voi: np.ndarray, raw: np.ndarray, ds, apply_voi_lut) -> tuple[float, float]:
+    """The VOI transform's output range: what it maps the darkest and brightest possible inputs to."""
+    extremes = np.array([min(raw.min(), -1e7), max(raw.max(), 1e7)], dtype=np.float32)
+    if "VOILUTSequence" in ds:
+        lut = np.asarray(ds.VOILUTSequence[0].LUTData, dtype=np.float32)
+        return float(lut.min()), float(lut.max())
+    ends = np.asarray(apply_voi_lut(extremes, ds, index=0), dtype=np.float32)
+    return float(ends.min()), float(ends.max())
+
+
+def _as_rgb(ds, arr: np.ndarray) -> np.ndarray:
+    from pydicom.pixels import convert_color_space
+
+    arr = np.asarray(arr)
+    photometric = str(ds.get("PhotometricInterpretation", "RGB")).upper()
+    if photometric.startswith("YBR") and photometric != "YBR_FULL_422" or photometric == "YBR_FULL":
+        arr = convert_color_space(arr, photometric, "RGB")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    arr = arr[..., :3].astype(np.float32)
+    top = float(arr.max()) or 1.0
+    return arr * (255.0 / top) if top > 255 else arr
+
+
+def _metadata(ds) -> dict:
+    meta: dict = {}
+    for keyword, name in METADATA_TAGS.items():
+        value = ds.get(keyword)
+        if value is None or value == "":
+            continue
+        if keyword == "ImageType":
+            value = "\\".join(str(v) for v in value) if not isinstance(value, str) else value
+        meta[name] = str(value)
+    rows, cols = ds.get("Rows"), ds.get("Columns")
+    if rows is not None and cols is not None:
+        meta["rows"], meta["columns"] = int(rows), int(cols)
+    return meta

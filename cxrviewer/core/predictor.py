@@ -1,0 +1,77 @@
+"""Run a model bundle on studies: calibrated probability, thresholded label, Grad-CAM."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .bundle import ModelBundle
+from .gradcam import gradcam_heatmap
+from .preprocess import preprocess
+from .study import Study
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probability: float  # calibrated P(positive class)
+    label: str
+    threshold: float
+    model_name: str
+
+
+class Predictor:
+    def __init__(self, bundle: ModelBundle):
+        self.bundle = bundle
+        self.config = bundle.preprocess_config
+        self.model = bundle.model.eval()
+
+    @property
+    def name(self) -> str:
+        return self.bundle.name
+
+    def model_input(self, study: Study) -> torch.Tensor:
+        return preprocess(study.pixels, self.config)
+
+    @torch.inference_mode()
+    def probabilities(self, inputs: torch.Tensor) -> np.ndarray:
+        """(N, 3, S, S) model inputs -> calibrated P(positive) per input."""
+        logits = self.model(inputs).float() / self.bundle.temperature
+        return torch.softmax(logits, dim=1)[:, self.bundle.positive_index].numpy()
+
+    def to_prediction(self, probability: float) -> Prediction:
+        card = self.bundle.card
+        names = card["class_names"]
+        positive = card["positive_class"]
+        negative = next(n for n in names if n != positive)
+        label = positive if probability >= self.bundle.threshold else negative
+        return Prediction(float(probability), label, self.bundle.threshold, self.name)
+
+    def predict(self, study: Study) -> Prediction:
+        return self.predict_many([study])[0]
+
+    def predict_many(self, studies: Sequence[Study], batch_size: int = 16) -> list[Prediction]:
+        out: list[Prediction] = []
+        for start in range(0, len(studies), batch_size):
+            batch = torch.stack([self.model_input(s) for s in studies[start:start + batch_size]])
+            out.extend(self.to_prediction(p) for p in self.probabilities(batch))
+        return out
+
+    def predict_pixels(self, images: Iterable[np.ndarray], batch_size: int = 16) -> np.ndarray:
+        """Probabilities for raw (H, W) display images; used by evaluation on image folders."""
+        probs: list[np.ndarray] = []
+        batch: list[torch.Tensor] = []
+        for img in images:
+            batch.append(preprocess(img, self.config))
+            if len(batch) == batch_size:
+                probs.append(self.probabilities(torch.stack(batch)))
+                batch = []
+        if batch:
+            probs.append(self.probabilities(torch.stack(batch)))
+        return np.concatenate(probs) if probs else np.zeros(0, dtype=np.float32)
+
+    def gradcam(self, study: Study) -> np.ndarray:
+        """Heat map (H, W) in [0, 1] over the study's pixels, for the positive class."""
+        return gradcam_heatmap(self.model, self.bundle.architecture, self.model_input(study),
+                               self.bundle.positive_index, study.shape)

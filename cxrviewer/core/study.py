@@ -1,0 +1,125 @@
+"""Load a study (PNG, JPEG or DICOM) into a grayscale float image in display orientation."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import UnreadableStudyError, UnsupportedStudyError
+from .windowing import apply_window
+
+# Refuse images whose decoded size would not fit comfortably in a viewer's memory.
+MAX_PIXELS = 60_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+DICOM_MAGIC_OFFSET = 128
+
+
+@dataclass
+class Study:
+    """One image ready for display and inference.
+
+    ``pixels`` is float32, shape (H, W), 0 = black and 1 = white as a radiologist expects to see it
+    (DICOM windowing and MONOCHROME1 inversion already applied). ``metadata`` holds what the banner,
+    the worklist and the input checks need; DICOM-only keys are absent for bitmap files.
+    """
+
+    path: Path
+    pixels: np.ndarray
+    metadata: dict = field(default_factory=dict)
+    raw: np.ndarray | None = None  # values before windowing (modality units for DICOM, grey levels else)
+    default_window: tuple[float, float] = (0.5, 1.0)  # (centre, width) in raw units: the file's own view
+    invert: bool = False  # MONOCHROME1: high raw values are shown dark
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pixels.shape  # type: ignore[return-value]
+
+    def render(self, centre: float, width: float) -> np.ndarray:
+        """Display pixels for an interactive window (centre, width) given in raw units."""
+        source = self.raw if self.raw is not None else self.pixels
+        out = apply_window(source, centre, width)
+        return 1.0 - out if self.invert else out
+
+
+def is_dicom_file(path: Path) -> bool:
+    """True for files with the DICM preamble (with or without the .dcm extension)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(DICOM_MAGIC_OFFSET)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def load_study(path: str | os.PathLike) -> Study:
+    """Read a PNG, JPEG or DICOM file. Raises a :class:`~cxrviewer.core.errors.StudyError` subclass."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise UnreadableStudyError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
+    if not path.is_file():
+        raise UnreadableStudyError(f"{path.name}: not a regular file")
+    if size == 0:
+        raise UnreadableStudyError(f"{path.name}: the file is empty (0 bytes)")
+    if is_dicom_file(path) or path.suffix.lower() in {".dcm", ".dicom"}:
+        from .dicom import load_dicom  # imported lazily: pydicom is only needed for DICOM files
+
+        return load_dicom(path)
+    return _load_bitmap(path)
+
+
+def _load_bitmap(path: Path) -> Study:
+    try:
+        with Image.open(path) as img:
+            fmt = img.format
+            mode = img.mode
+            if img.width * img.height == 0:
+                raise UnsupportedStudyError(f"{path.name}: the image has no pixels ({img.width}x{img.height})")
+            if getattr(img, "n_frames", 1) > 1:
+                raise UnsupportedStudyError(f"{path.name}: animated / multi-frame images are not supported")
+            img = ImageOps.exif_transpose(img)  # phones and some exporters store rotation in EXIF
+            pixels, is_colour = _to_gray_float(img)
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise UnreadableStudyError(f"{path.name}: not a readable PNG/JPEG/DICOM image ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableStudyError(f"{path.name}: the image is corrupt or truncated ({exc})") from exc
+    metadata = {
+        "format": fmt,
+        "mode": mode,
+        "rows": pixels.shape[0],
+        "columns": pixels.shape[1],
+        "is_colour": is_colour,
+    }
+    scale = 255.0
+    return Study(path=path, pixels=pixels, metadata=metadata, raw=pixels * scale,
+                 default_window=(scale / 2, scale))
+
+
+def _to_gray_float(img: Image.Image) -> tuple[np.ndarray, bool]:
+    """Grayscale float32 in [0, 1], plus whether the source carried real colour."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float32)
+        top = 65535.0 if arr.max() > 255 else 255.0
+        return np.clip(arr / top, 0.0, 1.0), False
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr), False
+    if img.mode in ("L", "1"):
+        return np.asarray(img.convert("L"), dtype=np.float32) / 255.0, False
+    if img.mode in ("LA", "P", "PA", "RGBA", "CMYK", "YCbCr", "RGB", "RGBX", "HSV", "LAB"):
+        if img.mode in ("LA", "PA", "RGBA") or (img.mode == "P" and "transparency" in img.info):
+            # Composite on black: transparent areas carry no radiograph.
+            rgba = img.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+            img = Image.alpha_composite(background, rgba)
+        rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
+        spread = np.abs(rgb - rgb.mean(axis=2, keepdims=True)).mean()
+        gray = np.asarray(img.convert("RGB").convert("L"), dtype=np.float32) / 255.0
+        return gray, bool(spread > 2.0)  # JPEG chroma noise stays well under 2 grey levels
+    raise UnsupportedStudyError(f"unsupported image mode {img.mode}")

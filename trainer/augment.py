@@ -1,0 +1,65 @@
+"""Batch augmentation suited to chest films: small affine, photometric jitter; never vertical flips."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    rotate_deg: float = 7.0
+    scale: tuple[float, float] = (0.9, 1.1)
+    translate: float = 0.06  # fraction of the side
+    brightness: float = 0.1  # additive, in [0, 1] units
+    contrast: tuple[float, float] = (0.8, 1.2)
+    gamma: tuple[float, float] = (0.7, 1.4)
+    blur_p: float = 0.3  # probability of a Gaussian blur, sigma up to blur_sigma pixels (input grid)
+    blur_sigma: float = 1.5
+    noise_std: float = 0.02
+
+
+def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+    """x: (N, 1, S, S) grey in [0, 1] -> augmented, same shape and range."""
+    n = x.shape[0]
+    dev = x.device
+
+    def uniform(lo, hi, *shape):
+        return torch.rand(n, *shape, generator=generator, device="cpu").to(dev) * (hi - lo) + lo
+
+    angle = uniform(-cfg.rotate_deg, cfg.rotate_deg) * math.pi / 180
+    scale = uniform(*cfg.scale)
+    tx, ty = uniform(-cfg.translate, cfg.translate) * 2, uniform(-cfg.translate, cfg.translate) * 2
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    gamma = uniform(*cfg.gamma).view(n, 1, 1, 1)
+    x = x.clamp(0, 1) ** gamma
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * uniform(*cfg.contrast).view(n, 1, 1, 1) + mean
+    x = x + uniform(-cfg.brightness, cfg.brightness).view(n, 1, 1, 1)
+    if cfg.blur_p > 0:
+        x = _random_blur(x, cfg, generator)
+    if cfg.noise_std > 0:
+        x = x + torch.randn(x.shape, generator=generator).to(dev) * uniform(0, cfg.noise_std).view(n, 1, 1, 1)
+    return x.clamp(0, 1)
+
+
+def _random_blur(x: torch.Tensor, cfg: AugmentConfig, generator) -> torch.Tensor:
+    n = x.shape[0]
+    chosen = (torch.rand(n, generator=generator) < cfg.blur_p).nonzero().flatten()
+    radius = max(1, math.ceil(cfg.blur_sigma * 2))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    for i in chosen.tolist():
+        sigma = float(torch.rand(1, generator=generator)) * (cfg.blur_sigma - 0.3) + 0.3
+        k = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
+        k = (k / k.sum()).to(x.device)
+        img = x[i:i + 1]
+        img = F.conv2d(F.pad(img, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+        img = F.conv2d(F.pad(img, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1))
+        x[i:i + 1] = img
+    return x

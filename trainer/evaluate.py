@@ -1,0 +1,70 @@
+"""`python -m trainer evaluate`: metrics, per-image CSV, figures and a Grad-CAM panel for a bundle."""
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from cxrviewer.core import Predictor, load_bundle, load_study
+from cxrviewer.core.bundle import CARD_FILE
+
+from .data import scan_images
+from .metrics import compute_metrics
+from .plots import evaluation_figures, gradcam_panel
+
+
+def evaluate(args) -> dict:
+    bundle = load_bundle(args.bundle)
+    predictor = Predictor(bundle)
+    records = scan_images(args.data)
+    labels = np.array([r.label for r in records])
+    probs = predictor.predict_pixels(load_study(r.path).pixels for r in records)
+    threshold = args.threshold if args.threshold is not None else bundle.threshold
+    metrics = compute_metrics(labels, probs, threshold, n_boot=args.bootstrap, seed=0)
+    metrics["bundle"] = bundle.name
+    metrics["data"] = str(Path(args.data))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    with open(out / "predictions.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "probability", "predicted"])
+        for r, p in zip(records, probs):
+            w.writerow([str(r.path), r.class_name, f"{p:.6f}",
+                        bundle.card["positive_class"] if p >= threshold else "NORMAL"])
+    evaluation_figures(labels, probs, metrics, out, f"{bundle.name} on {Path(args.data).name}")
+    _gradcam_cases(predictor, records, labels, probs, threshold, out / "gradcam_panel.png")
+    if args.record_as:
+        _record_in_card(Path(args.bundle), args.record_as, metrics)
+    print(json.dumps({k: metrics[k] for k in ("n_images", "threshold", "accuracy", "sensitivity", "specificity",
+                                               "roc_auc", "f1")}, indent=1))
+    return metrics
+
+
+def _gradcam_cases(predictor, records, labels, probs, threshold, path: Path, per_kind: int = 2) -> None:
+    pred = probs >= threshold
+    kinds = {"TP": (labels == 1) & pred, "TN": (labels == 0) & ~pred, "FP": (labels == 0) & pred,
+             "FN": (labels == 1) & ~pred}
+    items = []
+    for kind, mask in kinds.items():
+        # the most confident cases of each kind: the clearest view of what drives the model
+        idx = np.flatnonzero(mask)
+        idx = idx[np.argsort(-np.abs(probs[idx] - threshold))][:per_kind]
+        for i in idx:
+            study = load_study(records[i].path)
+            items.append((f"{kind} p={probs[i]:.2f} {records[i].path.name[:24]}", study.pixels,
+                          predictor.gradcam(study)))
+    gradcam_panel(items, path)
+
+
+def _record_in_card(bundle_dir: Path, key: str, metrics: dict) -> None:
+    """Store metrics in model.json with the command that produced them (weights and hash untouched)."""
+    card_path = bundle_dir / CARD_FILE
+    card = json.loads(card_path.read_text())
+    card.setdefault("metrics", {})[key] = {"how": "python -m trainer " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                                           **metrics}
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
