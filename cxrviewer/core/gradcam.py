@@ -7,17 +7,16 @@ from PIL import Image
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from .architectures import gradcam_layer
 
 
-def gradcam_heatmap(model: torch.nn.Module, arch: str, model_input: torch.Tensor, class_index: int,
-                    out_shape: tuple[int, int]) -> np.ndarray:
+def gradcam_heatmap(model: torch.nn.Module, target_layer: torch.nn.Module, model_input: torch.Tensor,
+                    class_index: int, out_shape: tuple[int, int]) -> np.ndarray:
     """Heat map in [0, 1] of shape ``out_shape`` (H, W) for one (3, S, S) input.
 
     Preprocessing squashes the study to a square without cropping, so stretching the map back to
     (H, W) puts each cell over the pixels it was computed from.
     """
-    with GradCAM(model=model, target_layers=[gradcam_layer(model, arch)]) as cam:
+    with GradCAM(model=model, target_layers=[target_layer]) as cam:
         heat = cam(input_tensor=model_input.unsqueeze(0), targets=[ClassifierOutputTarget(class_index)])[0]
     heat = np.nan_to_num(heat.astype(np.float32))
     h, w = out_shape

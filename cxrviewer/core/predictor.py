@@ -7,6 +7,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from .architectures import gradcam_layer
 from .bundle import ModelBundle
 from .gradcam import gradcam_heatmap
 from .preprocess import preprocess
@@ -73,5 +74,5 @@ class Predictor:
 
     def gradcam(self, study: Study) -> np.ndarray:
         """Heat map (H, W) in [0, 1] over the study's pixels, for the positive class."""
-        return gradcam_heatmap(self.model, self.bundle.architecture, self.model_input(study),
-                               self.bundle.positive_index, study.shape)
+        return gradcam_heatmap(self.model, gradcam_layer(self.model, self.bundle.architecture),
+                               self.model_input(study), self.bundle.positive_index, study.shape)
