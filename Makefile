@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SHARED := ../shared
+DATA := $(SHARED)/data/kermany224
+# glibc's allocator thrashes on batch-sized tensors on these machines; raising the thresholds gave 2.8x.
+export MALLOC_MMAP_THRESHOLD_ ?= 1000000000
+export MALLOC_TRIM_THRESHOLD_ ?= 1000000000
+
+.PHONY: install run test train-mobilenet train-resnet50 evaluate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m cxrviewer
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+# Reproduce the shipped bundles (see README "Training"); run folders go to runs/ (git-ignored).
+train-mobilenet: $(STAMP)
+	$(PY) -m trainer train --arch mobilenet_v2 --init imagenet --data $(DATA) $(MOBILENET_ARGS) --out runs/mobilenet_v2
+	$(PY) -m trainer export --run runs/mobilenet_v2 --name $(MOBILENET_NAME)
+
+train-resnet50: $(STAMP)
+	$(PY) -m trainer train --arch resnet50 --init scratch --data $(DATA) $(RESNET_ARGS) --out runs/resnet50
+	$(PY) -m trainer export --run runs/resnet50 --name $(RESNET_NAME) --half
+
+# Metrics of every shipped bundle on test_public, recorded into its model card.
+evaluate: $(STAMP)
+	for b in resources/models/*/; do n=$$(basename $$b); \
+	  $(PY) -m trainer evaluate --bundle $$b --data $(DATA)/test_public --out runs/eval/$$n --record-as test_public; \
+	done
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache

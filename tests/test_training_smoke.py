@@ -1,0 +1,87 @@
+"""A real (tiny) training run: loss falls, a bundle is exported, reloads, predicts; tampering is refused."""
+import json
+import shutil
+
+import pytest
+
+from cxrviewer.core import BundleError, Predictor, load_bundle, load_study
+from cxrviewer.core.bundle import sha256_file
+
+from .conftest import NATIVE_DIR
+
+
+def test_run_folder_contents(tiny_run):
+    run, _ = tiny_run
+    for name in ("splits.csv", "epochs.jsonl", "history.json", "best.pt", "last.pt", "run.json",
+                 "learning_curves.png"):
+        assert (run / name).is_file(), name
+
+
+def test_training_loss_decreases(tiny_run):
+    history = json.loads((tiny_run[0] / "history.json").read_text())
+    assert len(history) == 3
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_run_summary_has_calibration_and_internal_test(tiny_run):
+    summary = json.loads((tiny_run[0] / "run.json").read_text())
+    assert summary["temperature"] > 0
+    assert 0 <= summary["threshold"] <= 1
+    assert summary["internal_test"]["n_images"] == sum(summary["split_counts"]["test"])
+
+
+def test_bundle_card_is_complete(tiny_bundle_dir):
+    card = json.loads((tiny_bundle_dir / "model.json").read_text())
+    for key in ("architecture", "preprocess", "class_names", "threshold", "temperature", "weights_sha256",
+                "training", "metrics", "intended_use", "limitations"):
+        assert key in card, key
+    assert card["preprocess"]["input_size"] == 64
+    assert card["weights_sha256"] == sha256_file(tiny_bundle_dir / card["weights_file"])
+
+
+def test_bundle_reloads_and_predicts(tiny_bundle_dir):
+    predictor = Predictor(load_bundle(tiny_bundle_dir))
+    studies = [load_study(p) for p in sorted(NATIVE_DIR.glob("*/*.jpeg"))[:4]]
+    single = [predictor.predict(s) for s in studies]
+    batched = predictor.predict_many(studies, batch_size=3)
+    for a, b in zip(single, batched):
+        assert 0.0 <= a.probability <= 1.0
+        assert a.label in ("NORMAL", "PNEUMONIA")
+        assert a.label == ("PNEUMONIA" if a.probability >= a.threshold else "NORMAL")
+        assert abs(a.probability - b.probability) < 1e-5
+    heat = predictor.gradcam(studies[0])
+    assert heat.shape == studies[0].shape and 0 <= heat.min() and heat.max() <= 1
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "missing"])
+def test_tampered_weights_refused(tiny_bundle_dir, tmp_path, damage):
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_bundle_dir, bad)
+    weights = bad / "weights.pt"
+    data = bytearray(weights.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x01
+        weights.write_bytes(bytes(data))
+    elif damage == "truncate":
+        weights.write_bytes(bytes(data[:1000]))
+    else:
+        weights.unlink()
+    with pytest.raises(BundleError, match="integrity|missing"):
+        load_bundle(bad)
+
+
+def test_card_without_required_keys_refused(tiny_bundle_dir, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_bundle_dir, bad)
+    card = json.loads((bad / "model.json").read_text())
+    del card["threshold"]
+    (bad / "model.json").write_text(json.dumps(card))
+    with pytest.raises(BundleError, match="threshold"):
+        load_bundle(bad)
+
+
+def test_imagenet_init_without_local_weights_fails_clearly(tmp_path):
+    from trainer.backbones import InitError, init_model
+
+    with pytest.raises(InitError, match="never downloads|--init scratch"):
+        init_model("resnet50", "imagenet")
