@@ -1,0 +1,174 @@
+"""Folder scanning, per-file assessment (load, input checks, score) and the headless batch CSV."""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import StudyError
+from .input_checks import Reference, check_study
+from .study import Study, load_study
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".dcm", ".dicom"}
+MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+NOT_AN_IMAGE = "skipped: not a PNG, JPEG or DICOM file"
+BATCH_COLUMNS = ("path", "probability", "label", "threshold", "model", "warning", "error")
+
+
+@dataclass
+class StudyResult:
+    """What the worklist and the batch CSV know about one file."""
+
+    path: Path
+    patient_name: str = ""
+    patient_id: str = ""
+    study_date: str = ""
+    modality: str = ""
+    view: str = ""
+    probability: float | None = None
+    label: str = ""
+    threshold: float | None = None
+    model: str = ""
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def scored(self) -> bool:
+        return self.probability is not None
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return f"error: {self.error}"
+        if self.warnings:
+            return "warning: " + "; ".join(self.warnings)
+        return "scored" if self.scored else "not scored"
+
+
+@dataclass
+class FolderScan:
+    candidates: list[Path]  # files that look like images (by extension or content)
+    skipped: list[tuple[Path, str]]  # other files, with the reason
+
+
+def looks_like_image(path: Path) -> bool:
+    """By extension, or by content for files without one we know (DICOM often has no extension)."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM" or any(head.startswith(m) for m in MAGIC)
+
+
+def scan_folder(folder: str | os.PathLike) -> FolderScan:
+    """All regular files under ``folder`` (recursive, sorted; directory links are not followed)."""
+    candidates: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root) / name
+            if not path.is_file():
+                skipped.append((path, "skipped: not a regular file"))
+            elif looks_like_image(path):
+                candidates.append(path)
+            else:
+                skipped.append((path, NOT_AN_IMAGE))
+    return FolderScan(candidates, skipped)
+
+
+def result_from_metadata(path: Path, meta: dict) -> StudyResult:
+    return StudyResult(path=Path(path), patient_name=meta.get("patient_name", ""),
+                       patient_id=meta.get("patient_id", ""), study_date=meta.get("study_date", ""),
+                       modality=meta.get("modality", ""), view=meta.get("view_position", ""))
+
+
+def assess_study(study: Study, predictor=None, reference: Reference | None = None) -> StudyResult:
+    """Input checks and (when a predictor is given) the score of an already loaded study."""
+    result = result_from_metadata(study.path, study.metadata)
+    result.warnings = check_study(study, reference)
+    if predictor is None:
+        result.error = "no model available"
+        return result
+    pred = predictor.predict(study)
+    result.probability, result.label, result.threshold, result.model = (
+        pred.probability, pred.label, pred.threshold, pred.model_name)
+    return result
+
+
+def assess_file(path: str | os.PathLike, predictor=None, reference: Reference | None = None) -> StudyResult:
+    """Never raises: an unreadable file or an unexpected failure becomes ``error`` in the result."""
+    path = Path(path)
+    try:
+        study = load_study(path)
+    except StudyError as exc:
+        return StudyResult(path=path, error=str(exc))
+    except MemoryError:
+        return StudyResult(path=path, error=f"{path.name}: not enough memory to decode the image")
+    except Exception as exc:  # noqa: BLE001 - a batch must never stop on one file
+        return StudyResult(path=path, error=f"{path.name}: unexpected {type(exc).__name__} while reading: {exc}")
+    try:
+        return assess_study(study, predictor, reference)
+    except Exception as exc:  # noqa: BLE001
+        result = result_from_metadata(path, study.metadata)
+        result.error = f"{path.name}: scoring failed ({type(exc).__name__}: {exc})"
+        return result
+
+
+def batch_row(result: StudyResult) -> dict:
+    return {
+        "path": str(result.path),
+        "probability": "" if result.probability is None else f"{result.probability:.6f}",
+        "label": result.label,
+        "threshold": "" if result.threshold is None else f"{result.threshold:g}",
+        "model": result.model,
+        "warning": "; ".join(result.warnings),
+        "error": result.error,
+    }
+
+
+def run_batch(folder: str | os.PathLike, csv_path: str | os.PathLike, predictor=None,
+              reference: Reference | None = None,
+              progress: Callable[[int, int, StudyResult], None] | None = None) -> list[StudyResult]:
+    """Score every file under ``folder`` and write one CSV row per file found (skipped ones included).
+
+    The CSV is opened before scanning (so an unwritable path fails at once with OSError) and flushed
+    after every row, so an interrupted run leaves the rows done so far.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: no such folder")
+    csv_path = Path(csv_path)
+    out_resolved = csv_path.resolve()
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=BATCH_COLUMNS)
+        writer.writeheader()
+        fh.flush()
+        scan = scan_folder(folder)
+        items: list[tuple[Path, str | None]] = [(p, None) for p in scan.candidates]
+        items += [(p, why) for p, why in scan.skipped if p.resolve() != out_resolved]
+        items.sort(key=lambda item: str(item[0]))
+        results = []
+        for i, (path, why) in enumerate(items):
+            result = StudyResult(path=path, error=why) if why else assess_file(path, predictor, reference)
+            writer.writerow(batch_row(result))
+            fh.flush()
+            results.append(result)
+            if progress:
+                progress(i + 1, len(items), result)
+    return results
+
+
+def read_batch_csv(path: str | os.PathLike) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def iter_results_sorted(results: Iterable[StudyResult]) -> list[StudyResult]:
+    """Most suspicious first: scored studies by descending probability, then unscored ones."""
+    return sorted(results, key=lambda r: (r.probability is None, -(r.probability or 0.0), str(r.path)))

@@ -1,0 +1,39 @@
+"""Which model bundles exist and which one to use, without loading any weights."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .bundle import default_models_dir, list_bundles, read_card
+from .errors import BundleError
+
+
+def bundle_names(models_dir: str | Path | None = None) -> list[str]:
+    """Names (folder names) of the bundles with a readable card, sorted."""
+    names = []
+    for path in list_bundles(models_dir or default_models_dir()):
+        try:
+            read_card(path)
+        except BundleError:
+            continue
+        names.append(path.name)
+    return names
+
+
+def find_bundle(models_dir: str | Path | None, name: str | None = None) -> Path | None:
+    """The bundle folder called ``name`` (or whose card's name is ``name``); without a name, the first one.
+
+    Returns None when there is no bundle; raises BundleError when ``name`` is given but not found.
+    """
+    paths = list_bundles(models_dir or default_models_dir())
+    if name is None:
+        return paths[0] if paths else None
+    for path in paths:
+        if path.name == name:
+            return path
+        try:
+            if read_card(path).get("name") == name:
+                return path
+        except BundleError:
+            continue
+    known = ", ".join(p.name for p in paths) or "none"
+    raise BundleError(f"no model called {name!r} (available: {known})")
