@@ -1,0 +1,84 @@
+"""Command line: ``python -m cxrviewer [FILES or FOLDERS]`` opens the viewer;
+``python -m cxrviewer --batch FOLDER --csv OUT.csv [--model NAME]`` scores a folder without any GUI.
+
+The batch path imports only the Qt-free core (PySide6 is never imported there).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_MISUSE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cxrviewer",
+        description="Offline chest X-ray viewer with a pneumonia classifier and Grad-CAM. "
+                    "Not a medical device; not for diagnosis.")
+    p.add_argument("paths", nargs="*", help="files or folders to open (default: the demo studies)")
+    p.add_argument("--batch", metavar="FOLDER", help="score every file under FOLDER without a GUI")
+    p.add_argument("--csv", metavar="OUT.csv", help="where --batch writes its results")
+    p.add_argument("--model", metavar="NAME", help="model bundle to use (default: the first one)")
+    p.add_argument("--models-dir", metavar="DIR", help="folder holding model bundles (default: resources/models)")
+    return p
+
+
+def run_batch_cli(args) -> int:
+    from cxrviewer.core.batch import run_batch
+    from cxrviewer.core.bundle import default_models_dir, load_bundle
+    from cxrviewer.core.catalog import find_bundle
+    from cxrviewer.core.errors import BundleError
+    from cxrviewer.core.input_checks import load_reference
+    from cxrviewer.core.predictor import Predictor
+
+    folder = Path(args.batch)
+    if not folder.is_dir():
+        print(f"cxrviewer: --batch {folder}: no such folder", file=sys.stderr)
+        return EXIT_MISUSE
+    if not args.csv:
+        print("cxrviewer: --batch needs --csv OUT.csv", file=sys.stderr)
+        return EXIT_MISUSE
+    models_dir = Path(args.models_dir) if args.models_dir else default_models_dir()
+    try:
+        bundle_dir = find_bundle(models_dir, args.model)
+    except BundleError as exc:
+        print(f"cxrviewer: --model: {exc}", file=sys.stderr)
+        return EXIT_MISUSE
+    predictor = None
+    if bundle_dir is None:
+        print(f"cxrviewer: no model bundle in {models_dir}: files are checked but not scored", file=sys.stderr)
+    else:
+        try:
+            predictor = Predictor(load_bundle(bundle_dir))
+        except BundleError as exc:
+            print(f"cxrviewer: {exc}", file=sys.stderr)
+            if args.model:
+                return EXIT_MISUSE
+    try:
+        results = run_batch(folder, args.csv, predictor, load_reference(),
+                            progress=lambda i, n, r: print(f"[{i}/{n}] {r.path.name}: "
+                                                           f"{r.error or r.label or r.status}", file=sys.stderr))
+    except OSError as exc:
+        print(f"cxrviewer: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_MISUSE
+    scored = sum(r.scored for r in results)
+    print(f"{scored} of {len(results)} files scored; results in {args.csv}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.batch is not None or args.csv is not None:
+        if args.batch is None:
+            print("cxrviewer: --csv is only used with --batch FOLDER", file=sys.stderr)
+            return EXIT_MISUSE
+        return run_batch_cli(args)
+    from cxrviewer.ui.app import run_gui  # Qt is imported only for the GUI
+
+    return run_gui(args.paths, models_dir=args.models_dir, model=args.model)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
