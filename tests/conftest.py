@@ -29,3 +29,43 @@ def shipped_bundles() -> list[Path]:
 def shared_dir() -> Path:
     assert SHARED.is_dir(), f"shared data expected at {SHARED}"
     return SHARED
+
+
+# --- viewer / batch tests: a models folder holding at least one real bundle -------------------------
+if os.environ.get("OMP_NUM_THREADS") == "1":
+    torch.set_num_threads(1)  # shared CI/dev machines: keep the test process to one core
+
+
+@pytest.fixture(scope="session")
+def viewer_models_dir(request, tmp_path_factory) -> Path:
+    """resources/models when bundles are shipped, else a folder with a tiny bundle trained now."""
+    if shipped_bundles():
+        return MODELS_DIR
+    try:
+        return Path(request.getfixturevalue("tiny_bundle_dir")).parent
+    except pytest.FixtureLookupError:
+        pass
+    from trainer.__main__ import main as trainer_main
+
+    base = tmp_path_factory.mktemp("viewer-bundle")
+    trainer_main(["train", "--arch", "mobilenet_v2", "--data", str(KERMANY), "--limit", "120", "--epochs", "1",
+                  "--batch-size", "16", "--image-size", "64", "--out", str(base / "run"), "--no-progress"])
+    trainer_main(["export", "--run", str(base / "run"), "--name", "tiny-test", "--models-dir", str(base / "models")])
+    return base / "models"
+
+
+@pytest.fixture(scope="session")
+def viewer_bundle_name(viewer_models_dir) -> str:
+    """The quickest bundle there (smallest weights file): viewer tests need a real model, not a big one."""
+    from cxrviewer.core import list_bundles, read_card
+
+    bundles = list_bundles(viewer_models_dir)
+    assert bundles, f"no bundle in {viewer_models_dir}"
+    return min(bundles, key=lambda b: (b / read_card(b)["weights_file"]).stat().st_size).name
+
+
+@pytest.fixture(scope="session")
+def viewer_predictor(viewer_models_dir, viewer_bundle_name):
+    from cxrviewer.core import Predictor, load_bundle
+
+    return Predictor(load_bundle(viewer_models_dir / viewer_bundle_name))
