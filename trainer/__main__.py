@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=0, help="use only this many images (smoke tests)")
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    t.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for PyTorch (0: its default); use 1 when another busy process shares 2 cores")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     t.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     t.add_argument("--out", required=True, help="run folder (checkpoints, splits, logs, curves)")
@@ -67,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--models-dir", default=None, help="where bundles go (default: resources/models)")
     x.add_argument("--note", default=None, help="an extra limitation line for the model card")
     x.add_argument("--train-command", default=None, help="the training command, recorded in the card")
+    r = sub.add_parser("report", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       help="markdown table of runs (run.json) with their test_public evaluations")
+    r.add_argument("--runs", default="runs", help="folder of run folders")
+    r.add_argument("--evals", default="runs/eval", help="folder of evaluate outputs named like the runs")
     return p
 
 
@@ -81,10 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         from .evaluate import evaluate
 
         evaluate(args)
-    else:
+    elif args.command == "export":
         from .export import export
 
         export(args)
+    else:
+        from .report import report
+
+        report(args)
     return 0
 
 

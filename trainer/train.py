@@ -76,6 +76,8 @@ def train(args) -> Path:
     run = Path(args.out)
     run.mkdir(parents=True, exist_ok=True)
     seed_everything(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = args.device
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
