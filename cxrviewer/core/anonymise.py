@@ -77,6 +77,8 @@ def banner_lines(meta: dict, anonymise: bool, file_name: str = "") -> list[str]:
     lines: list[str] = []
     if anonymise:
         lines.append("Patient: " + HIDDEN + "  (anonymised)")
+    elif meta.get("format") != "DICOM":
+        lines.append("No patient data (image file without DICOM header)")
     else:
         name = format_person_name(meta.get("patient_name", "")) or "no name"
         pid = meta.get("patient_id", "")

@@ -91,3 +91,18 @@ def model_card_html(card: dict | None) -> str:
         parts += [f"<li>{e(str(x))}</li>" for x in limitations]
         parts.append("</ul>")
     return "\n".join(parts)
+
+
+def ai_summary_lines(result: StudyResult | None) -> list[str]:
+    """The AI result in words, for exports and the overlay: warnings replace a confident score."""
+    if result is None:
+        return []
+    if result.error:
+        return [f"AI: not scored ({result.error})"]
+    if not result.scored:
+        return ["AI: not scored"]
+    if result.warnings:
+        return ([f"AI: no reliable score - {w}" for w in result.warnings]
+                + [f"(model output {result.probability:.2f} shown for reference only; {result.model})"])
+    return [f"AI: P(pneumonia) {result.probability:.2f} -> {result.label} at threshold {result.threshold:.2f} "
+            f"({result.model})", "Not a medical device - not for diagnosis"]
