@@ -1,0 +1,162 @@
+"""Background model work: bundle loading, scoring and Grad-CAM on one worker thread.
+
+Every use of the torch model goes through one single-thread QThreadPool, so predictions and Grad-CAM
+never run concurrently (the Predictor is not thread-safe for that). Workers never touch widgets: they
+only emit signals, which Qt delivers in the UI thread (queued connections).
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from cxrviewer.core.batch import StudyResult, assess_file, assess_study
+from cxrviewer.core.bundle import load_bundle
+from cxrviewer.core.errors import BundleError
+from cxrviewer.core.input_checks import load_reference
+from cxrviewer.core.predictor import Predictor
+from cxrviewer.core.study import Study
+
+PRIORITY_BATCH = 0
+PRIORITY_INTERACTIVE = 10  # the study on screen and Grad-CAM jump the folder queue
+
+
+class ServiceSignals(QObject):
+    model_loaded = Signal(int, str, object)  # generation, bundle name, model card
+    model_failed = Signal(int, str)  # generation, message ("" bundle path means no model)
+    result_ready = Signal(int, int, object)  # ticket, row id, StudyResult
+    cancelled = Signal(int, int)  # ticket, row id whose queued scoring was cancelled
+    gradcam_ready = Signal(str, str, object)  # path, model name, heat (H, W) float32
+    gradcam_failed = Signal(str, str)  # path, message
+
+
+class _Task(QRunnable):
+    """The pool owns and deletes the task after run() (autoDelete); PySide keeps the Python side alive."""
+
+    def __init__(self, fn: Callable[[], None]):
+        super().__init__()
+        self.setAutoDelete(True)
+        self._fn = fn
+
+    def run(self) -> None:
+        try:
+            self._fn()
+        except Exception:  # noqa: BLE001 - a worker must never take the app down
+            traceback.print_exc()
+
+
+class ModelService(QObject):
+    """Owns the predictor; all its methods are called from the UI thread and return at once."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self.signals = ServiceSignals()
+        self._predictor: Predictor | None = None
+        self._cancel = threading.Event()
+        self.generation = 0
+        self._tickets = 0
+        self.model_name = ""
+        self._reference_loaded = False
+        self._reference = None
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _submit(self, fn: Callable[[], None], priority: int) -> None:
+        self.pool.start(_Task(fn), priority)
+
+    def _reference_in_worker(self):
+        if not self._reference_loaded:
+            self._reference = load_reference()
+            self._reference_loaded = True
+        return self._reference
+
+    def wait(self, msecs: int = 30000) -> bool:
+        return self.pool.waitForDone(msecs)
+
+    def shutdown(self) -> None:
+        self._cancel.set()
+        self.pool.clear()
+        self.pool.waitForDone(10000)
+
+    # -- model -----------------------------------------------------------------------------------
+    def load_model(self, bundle_dir: Path | None) -> int:
+        """Load a bundle in the background (None: run without a model). Returns the new generation."""
+        self.generation += 1
+        gen = self.generation
+
+        def work():
+            if bundle_dir is None:
+                self._predictor = None
+                self.signals.model_failed.emit(gen, "")
+                return
+            try:
+                predictor = Predictor(load_bundle(bundle_dir))
+            except BundleError as exc:
+                self._predictor = None
+                self.signals.model_failed.emit(gen, str(exc))
+                return
+            except Exception as exc:  # noqa: BLE001
+                self._predictor = None
+                self.signals.model_failed.emit(gen, f"{Path(bundle_dir).name}: {type(exc).__name__}: {exc}")
+                return
+            self._predictor = predictor
+            self.signals.model_loaded.emit(gen, predictor.name, predictor.bundle.card)
+
+        self._submit(work, PRIORITY_INTERACTIVE + 10)
+        return gen
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def score(self, row_id: int, path: Path, study: Study | None = None, interactive: bool = False) -> int:
+        """Check and score one file (or an already loaded study) in the background.
+
+        Returns a ticket; result_ready or cancelled later reports with it, so a caller can tell the
+        answer to its latest request from a stale one.
+        """
+        cancel = self._cancel
+        self._tickets += 1
+        ticket = self._tickets
+
+        def work():
+            if cancel.is_set():
+                self.signals.cancelled.emit(ticket, row_id)
+                return
+            reference = self._reference_in_worker()
+            predictor = self._predictor
+            if study is not None:
+                try:
+                    result = assess_study(study, predictor, reference)
+                except Exception as exc:  # noqa: BLE001
+                    result = StudyResult(path=Path(path), error=f"scoring failed ({type(exc).__name__}: {exc})")
+            else:
+                result = assess_file(path, predictor, reference)
+            self.signals.result_ready.emit(ticket, row_id, result)
+
+        self._submit(work, PRIORITY_INTERACTIVE if interactive else PRIORITY_BATCH)
+        return ticket
+
+    def cancel_pending(self) -> None:
+        """Queued scoring jobs are dropped (each reports cancelled); the one running finishes."""
+        self._cancel.set()
+        self._cancel = threading.Event()
+
+    # -- Grad-CAM --------------------------------------------------------------------------------
+    def gradcam(self, study: Study) -> None:
+        path = str(study.path)
+
+        def work():
+            predictor = self._predictor
+            if predictor is None:
+                self.signals.gradcam_failed.emit(path, "no model is loaded")
+                return
+            try:
+                heat = predictor.gradcam(study)
+            except Exception as exc:  # noqa: BLE001
+                self.signals.gradcam_failed.emit(path, f"Grad-CAM failed: {type(exc).__name__}: {exc}")
+                return
+            self.signals.gradcam_ready.emit(path, predictor.name, heat)
+
+        self._submit(work, PRIORITY_INTERACTIVE)
