@@ -1,0 +1,91 @@
+"""Folder triage: mixed good/bad files, sorting by probability, responsiveness with 200 studies, Cancel."""
+import hashlib
+import os
+import shutil
+import time
+
+from PySide6.QtCore import QTimer
+
+from cxrviewer.core.batch import read_batch_csv
+
+from ..conftest import DICOM_DIR, KERMANY, NATIVE_DIR
+from .conftest import wait_idle
+
+
+def test_mixed_folder_scores_valid_and_lists_bad_files(make_window, qtbot, tmp_path):
+    root = tmp_path / "mixed"
+    (root / "sub").mkdir(parents=True)
+    shutil.copy(NATIVE_DIR / "NORMAL" / "IM-0319-0001.jpeg", root / "a.jpeg")
+    shutil.copy(NATIVE_DIR / "PNEUMONIA" / "person535_virus_1062.jpeg", root / "sub" / "b.jpeg")
+    shutil.copy(DICOM_DIR / "siim_acr_chest_pa.dcm", root / "sub" / "c.dcm")
+    (root / "zero.dcm").write_bytes(b"")
+    (root / "truncated.dcm").write_bytes((DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm").read_bytes()[:4096])
+    (root / "readme.txt").write_text("text, not an image")
+    (root / "text.jpeg").write_text("text posing as an image")
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
+
+    w = make_window()
+    w.open_paths([root])
+    wait_idle(qtbot, w)
+    results = {e.result.path.name: e.result for e in w.worklist.model.entries}
+    for good in ("a.jpeg", "b.jpeg", "c.dcm"):
+        assert results[good].scored and not results[good].error, good
+    for bad, reason in (("zero.dcm", "empty"), ("truncated.dcm", ""), ("text.jpeg", "")):
+        assert not results[bad].scored and results[bad].error, bad
+        assert reason in results[bad].error
+        assert results[bad].status.startswith("error:")
+    assert [p.name for p, _ in w.skipped] == ["readme.txt"]
+    assert "readme.txt" in w.worklist.summary.text()
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before  # nothing modified
+
+    # most suspicious first
+    order = [w.worklist.model.entry(r).result for r in w.worklist.visible_row_ids()]
+    probs = [r.probability for r in order if r.scored]
+    assert probs == sorted(probs, reverse=True) and order[0].scored
+    # selecting a row shows that study
+    target = order[1]
+    w.worklist.select_row_id(w.worklist.model.find_path(target.path).row_id)
+    assert w.study is not None and w.study.path == target.path
+
+    out = tmp_path / "worklist.csv"
+    w.export_csv(out)
+    rows = read_batch_csv(out)
+    assert [r["file"] for r in rows] == [str(r.path) for r in order]
+
+
+def test_ui_stays_responsive_while_200_studies_are_scored_and_cancel_stops(make_window, qtbot, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    sources = sorted((KERMANY / "train" / "PNEUMONIA").glob("*.jpeg"))[:100] + \
+        sorted((KERMANY / "train" / "NORMAL").glob("*.jpeg"))[:100]
+    for i, src in enumerate(sources):
+        os.symlink(src, folder / f"{i:03d}-{src.name}")
+    w = make_window()
+
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start()
+    w.open_paths([folder])
+    assert len(w.worklist.model.entries) == 200
+    qtbot.waitUntil(lambda: sum(e.state == "done" for e in w.worklist.model.entries) >= 5, timeout=60000)
+    start = time.monotonic()
+    qtbot.wait(1200)
+    timer.stop()
+    window = [t for t in ticks if t >= start]
+    gaps = [b - a for a, b in zip(window, window[1:])]
+    assert len(window) >= 15, f"event loop ran only {len(window)} timer ticks in 1.2 s"
+    assert max(gaps) < 0.5, f"UI blocked for {max(gaps):.2f} s"
+    assert w.worklist.progress.isVisible() and w.worklist.cancel.isVisible()
+
+    if w.is_busy():
+        w.worklist.cancel.click()
+        assert not w.is_busy() and not w.worklist.cancel.isVisible()
+        w.service.wait(60000)
+        qtbot.wait(100)
+        states = [e.state for e in w.worklist.model.entries]
+        done = states.count("done")
+        assert states.count("cancelled") > 0 and done + states.count("cancelled") == 200
+        qtbot.wait(300)
+        assert [e.state for e in w.worklist.model.entries].count("done") == done  # nothing more was scored
