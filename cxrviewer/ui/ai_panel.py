@@ -15,6 +15,7 @@ POSITIVE = "#ff7a6b"
 NEGATIVE = "#7fd48a"
 MUTED = "#9a9a9a"
 WARN = "#ffc83c"
+DEFAULT_OPACITY = 35  # percent: enough colour to read the map, enough film to read the anatomy
 
 
 class ColourScale(QWidget):
@@ -73,6 +74,7 @@ class AIPanel(QWidget):
         self.label.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(self.label)
         self.threshold = QLabel("")
+        self.threshold.setWordWrap(True)
         self.threshold.setStyleSheet(f"color: {MUTED}")
         lay.addWidget(self.threshold)
         self.warning = QLabel("")
@@ -94,11 +96,11 @@ class AIPanel(QWidget):
         row.addWidget(QLabel("Opacity"))
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(45)
+        self.opacity.setValue(DEFAULT_OPACITY)
         self.opacity.setToolTip("Opacity of the Grad-CAM layer ([ and ] keys)")
         self.opacity.valueChanged.connect(lambda v: self.opacity_changed.emit(v / 100.0))
         row.addWidget(self.opacity, 1)
-        self.opacity_value = QLabel("45%")
+        self.opacity_value = QLabel(f"{DEFAULT_OPACITY}%")
         self.opacity.valueChanged.connect(lambda v: self.opacity_value.setText(f"{v}%"))
         row.addWidget(self.opacity_value)
         lay.addLayout(row)
@@ -182,4 +184,4 @@ class AIPanel(QWidget):
                 f"<span style='font-size:30px; font-weight:bold; color:{colour}'>{p:.2f}</span>")
             self.label.setText(f"<span style='font-size:16px; font-weight:bold; color:{colour}'>"
                                f"{html.escape(result.label)}</span>")
-        self.threshold.setText(f"threshold {result.threshold:.2f} · model {result.model}")
+        self.threshold.setText(f"threshold {result.threshold:.2f}\nmodel {result.model}")

@@ -29,7 +29,7 @@ class AppSettings:
 
     @property
     def opacity(self) -> int:
-        return max(0, min(100, self._get("opacity", 45, int)))
+        return max(0, min(100, self._get("opacity", 35, int)))
 
     @opacity.setter
     def opacity(self, value: int) -> None:
