@@ -3,7 +3,7 @@ import shutil
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
@@ -136,4 +136,3 @@ def test_drop_opens_files(make_window):
     QTest.qWait(50)
     assert w.study is not None and w.study.path.name == "IM-0680-0001.jpeg"
     assert str(NATIVE_DIR / "NORMAL" / "IM-0680-0001.jpeg") in w.settings.recent
-    assert QPoint  # imported for Qt typing only
