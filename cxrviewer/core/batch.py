@@ -69,7 +69,13 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
     """All regular files under ``folder`` (recursive, sorted; directory links are not followed)."""
     candidates: list[Path] = []
     skipped: list[tuple[Path, str]] = []
-    for root, dirs, files in os.walk(folder):
+
+    def unreadable(err: OSError) -> None:  # os.walk would otherwise drop such a folder silently
+        skipped.append((Path(err.filename or folder), f"skipped: folder cannot be read ({err.strerror or err})"))
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable):
+        for name in [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            skipped.append((Path(root) / name, "skipped: link to a folder (not followed)"))
         dirs.sort()
         for name in sorted(files):
             path = Path(root) / name

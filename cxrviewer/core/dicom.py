@@ -93,7 +93,10 @@ def _check_geometry(ds, path: Path) -> None:
         rows, cols = int(ds.Rows), int(ds.Columns)
     except (AttributeError, TypeError, ValueError) as exc:
         raise UnreadableStudyError(f"{path.name}: DICOM image without valid Rows/Columns") from exc
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError) as exc:
+        raise UnreadableStudyError(f"{path.name}: invalid Number of Frames ({exc})") from exc
     if rows <= 0 or cols <= 0:
         raise UnsupportedStudyError(f"{path.name}: the image has no pixels ({rows}x{cols})")
     if rows * cols > MAX_PIXELS:
@@ -102,6 +105,61 @@ def _check_geometry(ds, path: Path) -> None:
         )
     if frames > 1:
         raise UnsupportedStudyError(f"{path.name}: multi-frame DICOM ({frames} frames) is not supported")
+    encoded = _encoded_frame_size(ds)
+    if encoded is not None and encoded[0] * encoded[1] > rows * cols:
+        # Decoders size their output from the codestream, not from Rows/Columns: refuse before decoding.
+        h, w = encoded
+        if h * w > MAX_PIXELS:
+            raise UnsupportedStudyError(
+                f"{path.name}: the compressed image is {w}x{h} pixels, larger than this viewer accepts "
+                f"({MAX_PIXELS:,} pixels)")
+        raise UnreadableStudyError(
+            f"{path.name}: the compressed image is {w}x{h} pixels but the header says {cols}x{rows}")
+
+
+def _encoded_frame_size(ds) -> tuple[int, int] | None:
+    """(rows, columns) declared inside the first compressed frame (JPEG, JPEG-LS, JPEG 2000), if found."""
+    elem = ds.get("PixelData")
+    tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    try:
+        if elem is None or tsyntax is None or not tsyntax.is_compressed:
+            return None
+        from pydicom.encaps import generate_fragments
+
+        fragments = generate_fragments(ds.PixelData)
+        next(fragments)  # basic offset table
+        head = bytes(next(fragments)[:65536])
+    except Exception:  # noqa: BLE001 - malformed encapsulation: the decoder reports it
+        return None
+    return _codestream_size(head)
+
+
+def _codestream_size(head: bytes) -> tuple[int, int] | None:
+    import struct
+
+    soc_siz = b"\xff\x4f\xff\x51"  # JPEG 2000 SOC + SIZ: a raw codestream, or one inside a JP2 file
+    j2k = 0 if head.startswith(soc_siz) else head.find(soc_siz) if head[4:8] == b"jP  " else -1
+    if j2k >= 0 and len(head) >= j2k + 24:
+        x, y, x0, y0 = struct.unpack(">IIII", head[j2k + 8:j2k + 24])
+        return max(y - y0, 0), max(x - x0, 0)
+    if not head.startswith(b"\xff\xd8"):
+        return None
+    i = 2
+    while i + 9 <= len(head):  # JPEG markers up to the first frame header
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if 0xD0 <= marker <= 0xD9 or marker == 0x01:
+            i += 2
+            continue
+        if (0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)) or marker == 0xF7:  # SOFn, SOF55 (LS)
+            height, width = struct.unpack(">HH", head[i + 5:i + 9])
+            return height, width
+        i += 2 + struct.unpack(">H", head[i + 2:i + 4])[0]
+    return None
 
 
 def _valid_window(ds) -> bool:

@@ -66,6 +66,10 @@ def load_study(path: str | os.PathLike) -> Study:
         raise UnreadableStudyError(f"{path.name}: not a regular file")
     if size == 0:
         raise UnreadableStudyError(f"{path.name}: the file is empty (0 bytes)")
+    try:
+        open(path, "rb").close()
+    except OSError as exc:  # e.g. no read permission: say so instead of "corrupt"
+        raise UnreadableStudyError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
     if is_dicom_file(path) or path.suffix.lower() in {".dcm", ".dicom"}:
         from .dicom import load_dicom  # imported lazily: pydicom is only needed for DICOM files
 
@@ -80,6 +84,9 @@ def _load_bitmap(path: Path) -> Study:
             mode = img.mode
             if img.width * img.height == 0:
                 raise UnsupportedStudyError(f"{path.name}: the image has no pixels ({img.width}x{img.height})")
+            if img.width * img.height > MAX_PIXELS:  # Pillow itself only refuses beyond twice its limit
+                raise UnsupportedStudyError(f"{path.name}: {img.width}x{img.height} pixels is larger than this "
+                                            f"viewer accepts ({MAX_PIXELS:,} pixels)")
             if getattr(img, "n_frames", 1) > 1:
                 raise UnsupportedStudyError(f"{path.name}: animated / multi-frame images are not supported")
             img = ImageOps.exif_transpose(img)  # phones and some exporters store rotation in EXIF
