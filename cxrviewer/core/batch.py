@@ -150,14 +150,14 @@ def run_batch(folder: str | os.PathLike, csv_path: str | os.PathLike, predictor=
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder}: no such folder")
     csv_path = Path(csv_path)
-    out_resolved = csv_path.resolve()
+    out_resolved = os.path.realpath(csv_path)  # realpath, unlike Path.resolve, never raises on a link loop
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=BATCH_COLUMNS)
         writer.writeheader()
         fh.flush()
         scan = scan_folder(folder)
         items: list[tuple[Path, str | None]] = [(p, None) for p in scan.candidates]
-        items += [(p, why) for p, why in scan.skipped if p.resolve() != out_resolved]
+        items += [(p, why) for p, why in scan.skipped if os.path.realpath(p) != out_resolved]
         items.sort(key=lambda item: str(item[0]))
         results = []
         for i, (path, why) in enumerate(items):
