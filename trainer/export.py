@@ -56,6 +56,7 @@ def export(args) -> Path:
             "hyperparameters": {k: hp[k] for k in ("epochs", "batch_size", "lr", "weight_decay", "image_size",
                                                    "seed", "label_smoothing", "intensity") if k in hp},
             "command": args.train_command or hp.get("command_line"),
+            "export_command": args.command_line,
         },
         "metrics": {
             "validation": {"how": "patient-disjoint validation split (used for early stopping, temperature and "
