@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NotAnImageError, UnreadableStudyError, UnsupportedStudyError
+from .errors import NotAnImageError, StudyError, UnreadableStudyError, UnsupportedStudyError
 from .study import MAX_PIXELS, Study
 from .windowing import apply_window, auto_window
 
@@ -33,6 +33,19 @@ METADATA_TAGS = {
 
 
 def load_dicom(path: Path) -> Study:
+    """Read a DICOM file; any failure becomes a StudyError (pydicom parses lazily, so a damaged element
+    can raise almost anything when first touched: NotImplementedError, struct/zlib errors, ...)."""
+    try:
+        return _load_dicom(path)
+    except (StudyError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001
+        detail = f"{type(exc).__name__}: {exc}"
+        detail = detail if len(detail) <= 300 else detail[:300] + "…"
+        raise UnreadableStudyError(f"{path.name}: malformed DICOM file ({detail})") from exc
+
+
+def _load_dicom(path: Path) -> Study:
     import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
