@@ -69,3 +69,14 @@ def viewer_predictor(viewer_models_dir, viewer_bundle_name):
     from cxrviewer.core import Predictor, load_bundle
 
     return Predictor(load_bundle(viewer_models_dir / viewer_bundle_name))
+
+
+# --- offline: the whole suite runs with network sockets blocked (tests/offline.py) --------------------
+@pytest.fixture(autouse=True, scope="session")
+def _sockets_blocked():
+    """connect/bind/sendto to non-loopback addresses raise NetworkBlockedError in every test."""
+    from .offline import block_sockets
+
+    undo = block_sockets()
+    yield
+    undo()
