@@ -1,5 +1,6 @@
 """Command line: ``python -m cxrviewer [FILES or FOLDERS]`` opens the viewer;
-``python -m cxrviewer --batch FOLDER --csv OUT.csv [--model NAME]`` scores a folder without any GUI.
+``python -m cxrviewer --batch FOLDER --csv OUT.csv [--model NAME]`` scores a folder without any GUI;
+``python -m cxrviewer --self-test --out DIR`` proves the installation works (see cxrviewer/ui/selftest.py).
 
 The batch path imports only the Qt-free core (PySide6 is never imported there).
 """
@@ -22,7 +23,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="OUT.csv", help="where --batch writes its results")
     p.add_argument("--model", metavar="NAME", help="model bundle to use (default: the first one)")
     p.add_argument("--models-dir", metavar="DIR", help="folder holding model bundles (default: resources/models)")
+    p.add_argument("--self-test", action="store_true",
+                   help="open the demo studies offscreen, run the model and Grad-CAM, check every step, write a "
+                        "JSON report and a screenshot to --out; exit 0 only if all passed (no network allowed)")
+    p.add_argument("--out", metavar="DIR", help="where --self-test writes its report (default: a new temporary folder)")
     return p
+
+
+def run_self_test_cli(args) -> int:
+    # The network guard goes in before torch, Qt or pydicom are imported, and no bytecode is written.
+    sys.dont_write_bytecode = True
+    from cxrviewer.guards import NetworkGuard
+
+    guard = NetworkGuard().start()
+    from cxrviewer.ui.selftest import run_self_test
+
+    return run_self_test(args.out, models_dir=args.models_dir, model=args.model, guard=guard)
 
 
 def run_batch_cli(args) -> int:
@@ -70,6 +86,18 @@ def run_batch_cli(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.self_test or getattr(sys, "frozen", False):
+        from cxrviewer.guards import use_private_caches
+
+        use_private_caches()  # torch / matplotlib import-time caches go to a temp folder removed at exit
+    if args.self_test:
+        if args.batch is not None or args.csv is not None or args.paths:
+            print("cxrviewer: --self-test takes no paths, --batch or --csv", file=sys.stderr)
+            return EXIT_MISUSE
+        return run_self_test_cli(args)
+    if args.out is not None:
+        print("cxrviewer: --out is only used with --self-test", file=sys.stderr)
+        return EXIT_MISUSE
     if args.batch is not None or args.csv is not None:
         if args.batch is None:
             print("cxrviewer: --csv is only used with --batch FOLDER", file=sys.stderr)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
+# resources/ sits beside the package in a checkout and in the bundle's folder (sys._MEIPASS) when frozen.
+DEMO_DIR = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2])) / "resources" / "demo"
 
 
 def run_gui(paths: list[str], models_dir: str | None = None, model: str | None = None) -> int:
