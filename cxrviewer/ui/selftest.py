@@ -218,7 +218,7 @@ class SelfTest:
             from cxrviewer.core.catalog import bundle_names
             from cxrviewer.core.input_checks import default_reference_path, load_reference
 
-            from .app import DEMO_DIR
+            from .app import DEMO_DIR, ICON
 
             self.models_dir = Path(self.models_dir_arg) if self.models_dir_arg else default_models_dir()
             names = bundle_names(self.models_dir)
@@ -232,6 +232,8 @@ class SelfTest:
             d["input_reference"] = str(ref)
             require(ref.is_file(), f"{ref} is missing")
             require(load_reference() is not None, f"{ref} could not be read")
+            d["icon"] = str(ICON)
+            require(ICON.is_file(), f"the application icon {ICON} is missing")
 
     def step_torchvision(self) -> None:
         with self.step("torchvision compiled operators") as d:
