@@ -9,7 +9,7 @@ DATA := $(SHARED)/data/kermany224
 export MALLOC_MMAP_THRESHOLD_ ?= 1000000000
 export MALLOC_TRIM_THRESHOLD_ ?= 1000000000
 
-.PHONY: install run test train-mobilenet train-resnet50 evaluate clean
+.PHONY: install run test package package-test train-mobilenet train-resnet50 evaluate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,17 @@ run: $(STAMP)
 	$(PY) -m cxrviewer
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
+
+# Packaged app (docs/packaging.md): one-folder PyInstaller build of this venv into dist/cxrviewer/.
+package: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[package]'
+	$(PY) -m PyInstaller cxrviewer.spec --noconfirm --clean
+
+# Builds the app and runs the frozen `cxrviewer --self-test` offline (the slow tests; not part of `make test`).
+package-test: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[package]'
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow tests/test_package.py
 
 # Reproduce the shipped bundles (see README "Training"); run folders go to runs/ (git-ignored).
 train-mobilenet: $(STAMP)
