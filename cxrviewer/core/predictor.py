@@ -23,10 +23,33 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, bundle: ModelBundle):
+    """``backend``: "auto" (ONNX Runtime when it is installed and reproduces PyTorch, else PyTorch),
+    "onnxruntime" or "torch"; the CXR_BACKEND environment variable overrides "auto". Grad-CAM always
+    runs on the PyTorch model."""
+
+    def __init__(self, bundle: ModelBundle, backend: str = "auto"):
+        import os
+
         self.bundle = bundle
         self.config = bundle.preprocess_config
         self.model = bundle.model.eval()
+        backend = os.environ.get("CXR_BACKEND", backend) if backend == "auto" else backend
+        self._runner = None
+        self.backend = "torch"
+        self.backend_note = "PyTorch requested" if backend == "torch" else ""
+        if backend in ("auto", "onnxruntime"):
+            from .fast_inference import OnnxRunner
+
+            runner = OnnxRunner(self.model, self.config.input_size, key=bundle.card.get("weights_sha256", ""))
+            if runner.usable:
+                self._runner, self.backend = runner, "onnxruntime"
+                self.backend_note = f"ONNX Runtime (max logit difference to PyTorch {runner.max_check_difference:.1e})"
+            elif backend == "onnxruntime":
+                from .errors import BundleError
+
+                raise BundleError(f"{bundle.name}: ONNX Runtime backend unavailable: {runner.reason}")
+            else:
+                self.backend_note = f"PyTorch ({runner.reason})"
 
     @property
     def name(self) -> str:
@@ -38,7 +61,10 @@ class Predictor:
     @torch.inference_mode()
     def probabilities(self, inputs: torch.Tensor) -> np.ndarray:
         """(N, 3, S, S) model inputs -> calibrated P(positive) per input."""
-        logits = self.model(inputs).float() / self.bundle.temperature
+        if self._runner is not None:
+            logits = torch.from_numpy(self._runner(inputs)).float() / self.bundle.temperature
+        else:
+            logits = self.model(inputs).float() / self.bundle.temperature
         return torch.softmax(logits, dim=1)[:, self.bundle.positive_index].numpy()
 
     def to_prediction(self, probability: float) -> Prediction:
