@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -126,6 +128,51 @@ def assess_file(path: str | os.PathLike, predictor=None, reference: Reference | 
         return result
 
 
+def prepare_file(path: str | os.PathLike, predictor=None, reference: Reference | None = None):
+    """Everything but the model for one file: load, input checks, model input. Never raises.
+
+    Returns ``(result, model_input)``; ``model_input`` is None when there is nothing to score. Runs in
+    :func:`run_batch`'s decode threads while the model scores earlier files (:func:`finish_prepared`).
+    """
+    path = Path(path)
+    try:
+        study = load_study(path)
+    except StudyError as exc:
+        return StudyResult(path=path, error=str(exc)), None
+    except MemoryError:
+        return StudyResult(path=path, error=f"{path.name}: not enough memory to decode the image"), None
+    except Exception as exc:  # noqa: BLE001 - a batch must never stop on one file
+        return StudyResult(path=path, error=f"{path.name}: unexpected {type(exc).__name__} while reading: {exc}"), None
+    result = result_from_metadata(path, study.metadata)
+    try:
+        result.warnings = check_study(study, reference)
+        if predictor is None:
+            result.error = "no model available"
+            return result, None
+        return result, predictor.model_input(study)
+    except Exception as exc:  # noqa: BLE001
+        result.error = f"{path.name}: scoring failed ({type(exc).__name__}: {exc})"
+        return result, None
+
+
+def finish_prepared(result: StudyResult, model_input, predictor) -> StudyResult:
+    """Score a prepared file (batch 1: the same probability as :func:`assess_file`)."""
+    if model_input is None or predictor is None:
+        return result
+    try:
+        pred = predictor.to_prediction(predictor.probabilities(model_input.unsqueeze(0))[0])
+    except Exception as exc:  # noqa: BLE001
+        result.error = f"{result.path.name}: scoring failed ({type(exc).__name__}: {exc})"
+        return result
+    result.probability, result.label, result.threshold, result.model = (
+        pred.probability, pred.label, pred.threshold, pred.model_name)
+    return result
+
+
+def default_decode_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
 def batch_row(result: StudyResult) -> dict:
     return {
         "path": str(result.path),
@@ -140,11 +187,14 @@ def batch_row(result: StudyResult) -> dict:
 
 def run_batch(folder: str | os.PathLike, csv_path: str | os.PathLike, predictor=None,
               reference: Reference | None = None,
-              progress: Callable[[int, int, StudyResult], None] | None = None) -> list[StudyResult]:
+              progress: Callable[[int, int, StudyResult], None] | None = None,
+              workers: int | None = None) -> list[StudyResult]:
     """Score every file under ``folder`` and write one CSV row per file found (skipped ones included).
 
     The CSV is opened before scanning (so an unwritable path fails at once with OSError) and flushed
-    after every row, so an interrupted run leaves the rows done so far.
+    after every row, so an interrupted run leaves the rows done so far. Files are decoded and
+    preprocessed by ``workers`` threads a few files ahead of the model (decoding overlaps inference);
+    rows are still written in path order and each study is scored at batch 1.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -160,13 +210,34 @@ def run_batch(folder: str | os.PathLike, csv_path: str | os.PathLike, predictor=
         items += [(p, why) for p, why in scan.skipped if os.path.realpath(p) != out_resolved]
         items.sort(key=lambda item: str(item[0]))
         results = []
-        for i, (path, why) in enumerate(items):
-            result = StudyResult(path=path, error=why) if why else assess_file(path, predictor, reference)
-            writer.writerow(batch_row(result))
-            fh.flush()
-            results.append(result)
-            if progress:
-                progress(i + 1, len(items), result)
+        workers = default_decode_workers() if workers is None else max(1, workers)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cxr-decode") as pool:
+            ahead: deque = deque()  # futures in path order, at most 2 x workers + 1 studies in memory
+            todo = iter(items)
+
+            def refill():
+                while len(ahead) < 2 * workers + 1:
+                    item = next(todo, None)
+                    if item is None:
+                        return
+                    path, why = item
+                    ahead.append((path, why, None if why else pool.submit(prepare_file, path, predictor, reference)))
+
+            refill()
+            i = 0
+            while ahead:
+                path, why, future = ahead.popleft()
+                refill()
+                if why:
+                    result = StudyResult(path=path, error=why)
+                else:
+                    result = finish_prepared(*future.result(), predictor)
+                writer.writerow(batch_row(result))
+                fh.flush()
+                results.append(result)
+                i += 1
+                if progress:
+                    progress(i, len(items), result)
     return results
 
 
