@@ -7,6 +7,7 @@ The batch path imports only the Qt-free core (PySide6 is never imported there).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -86,6 +87,9 @@ def run_batch_cli(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # ONNX Runtime's Linux wheels start Microsoft's 1DS telemetry on import: a device id and an event store
+    # under ~/.cache/Microsoft and a file in $TMPDIR, with an HTTP uploader. Off for every run of the app.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     if args.self_test or getattr(sys, "frozen", False):
         from cxrviewer.guards import use_private_caches
 

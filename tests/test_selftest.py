@@ -65,7 +65,8 @@ def test_self_test_from_source_passes_and_leaves_nothing_behind(tmp_path):
     assert report["network_attempts"] == []
     assert (out / "screenshot.png").stat().st_size > 10_000 and (out / "export.png").is_file()
     assert (out / "settings" / "cxrviewer.ini").is_file()
-    assert _leftovers(tmp_path) == [], "the self-test wrote outside --out"
+    leftovers = _leftovers(tmp_path)
+    assert leftovers == [], f"the self-test wrote outside --out: {leftovers}"
 
 
 def test_self_test_fails_on_a_broken_model_a_socket_and_a_stray_file(tmp_path):

@@ -144,8 +144,13 @@ class SelfTest:
     def _run(self) -> int:
         root = app_root()
         self.out.mkdir(parents=True, exist_ok=True)
-        app_dirs = [Path(sys.executable).resolve().parent] if is_frozen() else [root / "resources",
-                                                                                 root / "cxrviewer"]
+        if is_frozen():  # the whole app folder (macOS: the .app's Contents, which holds Frameworks too)
+            exe_dir = Path(sys.executable).resolve().parent
+            app_dirs = [exe_dir.parent if exe_dir.name == "MacOS" else exe_dir]
+            if not root.resolve().is_relative_to(app_dirs[0]):
+                app_dirs.append(root)
+        else:
+            app_dirs = [root / "resources", root / "cxrviewer"]
         # From source, Python may refresh cxrviewer's own __pycache__: not the app's doing, so skipped.
         snapshot = FileSnapshot(app_dirs, ignore=[self.out], skip_names={"__pycache__"})
         cwd_snapshot = FileSnapshot([Path.cwd()], ignore=[self.out], recursive=False)
@@ -210,7 +215,15 @@ class SelfTest:
                      torch=torch.__version__, torchvision=torchvision.__version__, pyside6=PySide6.__version__,
                      pydicom=pydicom.__version__, numpy=numpy.__version__,
                      torch_cuda_build=torch.version.cuda, cuda_available=torch.cuda.is_available(),
-                     torch_threads=torch.get_num_threads())
+                     torch_threads=torch.get_num_threads(),
+                     ort_disable_telemetry=os.environ.get("ORT_DISABLE_TELEMETRY"),
+                     cxr_backend=os.environ.get("CXR_BACKEND"))
+            try:
+                import onnxruntime
+
+                d["onnxruntime"] = onnxruntime.__version__
+            except Exception as exc:  # noqa: BLE001 - reported; the backend check decides
+                d["onnxruntime"] = f"unavailable ({type(exc).__name__}: {exc})"
 
     def step_resources(self, root: Path) -> None:
         with self.step("resources") as d:
@@ -323,10 +336,14 @@ class SelfTest:
             w.start([self.demo[0].parent])
             finished = self.wait_until(lambda: w.model_state != "loading", MODEL_TIMEOUT_S)
             d["model_state"], d["model"] = w.model_state, w.model_name
+            predictor = w.service._predictor
+            if predictor is not None:
+                d["backend"], d["backend_note"] = predictor.backend, predictor.backend_note
             require(finished, f"the model did not load within {MODEL_TIMEOUT_S:.0f} s")
             extra = [e for e in w.errors if e not in w.panel.model_status.text()]
             require(w.model_state == "ready",
                     "no model could be loaded: " + "; ".join([w.panel.model_status.text()] + extra))
+            require_fast_backend(w.model_name, w.service._predictor)
 
     def _instrument_workers(self, workers) -> None:
         """Record which thread scores and computes Grad-CAM (must be the worker, never the UI thread)."""
@@ -440,16 +457,26 @@ class SelfTest:
             studies = {p.name: load_study(p) for p in self.demo}
             shown = {e.result.path.name: e.result.probability for e in w.worklist.model.entries}
             out = {}
+            backends = {}
             for name in bundle_names(self.models_dir):
-                predictor = Predictor(load_bundle(self.models_dir / name))
+                bundle = load_bundle(self.models_dir / name)
+                predictor = Predictor(bundle)
+                backends[name] = {"backend": predictor.backend, "note": predictor.backend_note}
+                require_fast_backend(name, predictor)
                 probs = {k: predictor.predict(s).probability for k, s in studies.items()}
                 out[name] = {k: round(v, 5) for k, v in probs.items()}
                 for k, v in probs.items():
                     require(math.isfinite(v) and 0.0 <= v <= 1.0, f"{name} on {k}: probability {v}")
+                if predictor.backend != "torch":  # the fast backend must agree with the PyTorch model
+                    reference = Predictor(bundle, backend="torch")
+                    for k, s in studies.items():
+                        v = reference.predict(s).probability
+                        require(abs(v - probs[k]) < 1e-3, f"{name} on {k}: {predictor.backend} gives {probs[k]}, "
+                                                         f"PyTorch {v}")
                 if predictor.name == w.model_name:
                     for k, v in probs.items():
                         require(abs(v - shown[k]) < 1e-4, f"{name} on {k}: window shows {shown[k]}, core gives {v}")
-            d["probabilities"] = out
+            d["probabilities"], d["backends"] = out, backends
 
     def step_close(self) -> None:
         if not self.can_run("close", ("main window and model",)):
@@ -479,6 +506,15 @@ class SelfTest:
             require(self.guard is not None and self.guard.armed, "the network guard was not installed")
             require(not attempts, f"{len(attempts)} network attempt(s): {attempts[:3]}")
             require(not sockets, f"IP sockets open: {sockets}")
+
+
+def require_fast_backend(name: str, predictor) -> None:
+    """ONNX Runtime must be in use unless the user asked for PyTorch or ORT measurably disagreed: a missing
+    onnxruntime or a failing exporter in an installed app is a packaging defect, not a run-time choice."""
+    if predictor.backend == "onnxruntime" or os.environ.get("CXR_BACKEND", "").lower() == "torch":
+        return
+    require("disagrees" in predictor.backend_note,
+            f"{name}: prediction fell back to PyTorch: {predictor.backend_note}")
 
 
 def run_self_test(out: str | None, models_dir: str | None = None, model: str | None = None,
