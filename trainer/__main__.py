@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="markdown table of runs (run.json) with their test_public evaluations")
     r.add_argument("--runs", default="runs", help="folder of run folders")
     r.add_argument("--evals", default="runs/eval", help="folder of evaluate outputs named like the runs")
+    r.add_argument("--cards", default=None, metavar="MODELS_DIR",
+                   help="instead: tabulate the metrics stored in the model cards under MODELS_DIR")
     return p
 
 
@@ -92,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
         export(args)
     else:
-        from .report import report
+        from .report import cards_table, report
 
-        report(args)
+        cards_table(args.cards) if args.cards else report(args)
     return 0
 
 

@@ -27,3 +27,23 @@ def report(args) -> str:
     text = "\n".join(lines)
     print(text)
     return text
+
+
+def cards_table(models_dir: str | Path) -> str:
+    """Internal-test and test_public metrics of every bundle, from the model cards."""
+    keys = ("accuracy", "f1", "sensitivity", "specificity", "roc_auc")
+    lines = ["| bundle | data | n | threshold | accuracy | F1 (weighted) | sensitivity | specificity | ROC-AUC "
+             "[95% CI] |", "|" + "---|" * 9]
+    for card_path in sorted(Path(models_dir).glob("*/model.json")):
+        card = json.loads(card_path.read_text())
+        for split in ("internal_test", "test_public"):
+            m = card.get("metrics", {}).get(split)
+            if not m:
+                continue
+            lo, hi = m.get("ci95", {}).get("roc_auc", [float("nan")] * 2)
+            vals = " | ".join(f"{m[k]:.3f}" for k in keys)
+            lines.append(f"| {card['name']} | {split} | {m['n_images']} | {m['threshold']:.3f} | {vals} "
+                         f"[{lo:.3f}–{hi:.3f}] |")
+    text = "\n".join(lines)
+    print(text)
+    return text
