@@ -26,4 +26,20 @@ def run_gui(paths: list[str], models_dir: str | None = None, model: str | None =
     window = MainWindow(models_dir=models_dir, model=model)
     window.show()
     window.start([Path(p) for p in paths] or ([DEMO_DIR] if DEMO_DIR.is_dir() else []))
+    _close_on_sigterm(app)
     return app.exec()
+
+
+def _close_on_sigterm(app) -> None:
+    """On SIGTERM (logout, shutdown, `kill`) close the windows normally: settings are saved and exit
+    handlers run (they remove the temporary cache folder, see cxrviewer.guards.use_private_caches)."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    if not hasattr(signal, "SIGTERM"):
+        return
+    signal.signal(signal.SIGTERM, lambda *_: app.closeAllWindows())
+    ticker = QTimer(app)  # Python runs signal handlers only between bytecodes: wake it up twice a second
+    ticker.timeout.connect(lambda: None)
+    ticker.start(500)
