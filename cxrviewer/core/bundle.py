@@ -6,12 +6,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
-from .architectures import build_model
 from .errors import BundleError
 from .preprocess import PreprocessConfig
+
+if TYPE_CHECKING:  # torch is imported where weights are read or written: listing bundles stays light
+    import torch.nn as nn
 
 CARD_FILE = "model.json"
 REQUIRED_KEYS = ("name", "architecture", "preprocess", "class_names", "positive_class", "threshold",
@@ -93,6 +94,10 @@ def load_bundle(bundle_dir: str | Path) -> ModelBundle:
             f"{card['name']}: weights file fails its integrity check (sha256 {actual[:12]}… "
             f"≠ {card['weights_sha256'][:12]}… in {CARD_FILE}); the model was altered or damaged and is refused"
         )
+    import torch
+
+    from .architectures import build_model
+
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         model = build_model(card["architecture"], num_classes=len(card["class_names"]))
@@ -113,6 +118,8 @@ def list_bundles(models_dir: str | Path | None = None) -> list[Path]:
 
 def write_bundle(bundle_dir: str | Path, model: nn.Module, card: dict, half: bool = False) -> Path:
     """Write weights and card; fills in weights_file, weights_sha256 and weights_dtype."""
+    import torch
+
     bundle_dir = Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()

@@ -9,7 +9,6 @@ import torch
 
 from .architectures import gradcam_layer
 from .bundle import ModelBundle
-from .gradcam import gradcam_heatmap
 from .preprocess import preprocess
 from .study import Study
 
@@ -100,5 +99,7 @@ class Predictor:
 
     def gradcam(self, study: Study) -> np.ndarray:
         """Heat map (H, W) in [0, 1] over the study's pixels, for the positive class."""
+        from .gradcam import gradcam_heatmap  # pytorch-grad-cam takes ~1 s to import: only when asked
+
         return gradcam_heatmap(self.model, gradcam_layer(self.model, self.bundle.architecture),
                                self.model_input(study), self.bundle.positive_index, study.shape)

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from PIL import Image, ImageOps
+
+if TYPE_CHECKING:
+    import torch
 
 INTENSITY_MODES = ("none", "equalize")
 
@@ -58,6 +62,8 @@ def standardize_intensity(pixels: np.ndarray, mode: str) -> np.ndarray:
 
 def to_model_input(pixels: torch.Tensor | np.ndarray, config: PreprocessConfig) -> torch.Tensor:
     """(…, H, W) grey in [0, 1] -> (…, 3, H, W) normalised with the backbone's own mean/std."""
+    import torch  # here, not at module level: the viewer shows its window before torch is imported
+
     t = torch.as_tensor(pixels, dtype=torch.float32)
     t = t.unsqueeze(-3).expand(*t.shape[:-2], 3, *t.shape[-2:])
     mean = torch.tensor(config.mean, dtype=torch.float32).view(3, 1, 1)
