@@ -17,7 +17,6 @@ from cxrviewer.core.batch import StudyResult, assess_file, assess_study
 from cxrviewer.core.bundle import load_bundle
 from cxrviewer.core.errors import BundleError
 from cxrviewer.core.input_checks import load_reference
-from cxrviewer.core.predictor import Predictor
 from cxrviewer.core.study import Study
 
 PRIORITY_BATCH = 0
@@ -56,9 +55,10 @@ class ModelService(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self.signals = ServiceSignals()
-        self._predictor: Predictor | None = None
+        self._predictor = None  # cxrviewer.core.predictor.Predictor once a model is loaded
         self._cancel = threading.Event()
         self.generation = 0
+        self._loaded_generation = 0  # generation whose load has finished (self._predictor belongs to it)
         self._tickets = 0
         self.model_name = ""
         self._reference_loaded = False
@@ -89,11 +89,19 @@ class ModelService(QObject):
         gen = self.generation
 
         def work():
+            try:
+                load()
+            finally:
+                self._loaded_generation = max(self._loaded_generation, gen)
+
+        def load():
             if bundle_dir is None:
                 self._predictor = None
                 self.signals.model_failed.emit(gen, "")
                 return
             try:
+                from cxrviewer.core.predictor import Predictor  # torch loads here, after the window is up
+
                 predictor = Predictor(load_bundle(bundle_dir))
             except BundleError as exc:
                 self._predictor = None
@@ -119,10 +127,16 @@ class ModelService(QObject):
         cancel = self._cancel
         self._tickets += 1
         ticket = self._tickets
+        gen = self.generation
+        priority = PRIORITY_INTERACTIVE if interactive else PRIORITY_BATCH
 
         def work():
             if cancel.is_set():
                 self.signals.cancelled.emit(ticket, row_id)
+                return
+            if self._loaded_generation < gen:  # the model asked for before this request is still loading
+                threading.Event().wait(0.01)
+                self._submit(work, priority)
                 return
             reference = self._reference_in_worker()
             predictor = self._predictor
@@ -135,7 +149,7 @@ class ModelService(QObject):
                 result = assess_file(path, predictor, reference)
             self.signals.result_ready.emit(ticket, row_id, result)
 
-        self._submit(work, PRIORITY_INTERACTIVE if interactive else PRIORITY_BATCH)
+        self._submit(work, priority)
         return ticket
 
     def cancel_pending(self) -> None:
