@@ -57,14 +57,16 @@ class Predictor:
     def model_input(self, study: Study) -> torch.Tensor:
         return preprocess(study.pixels, self.config)
 
-    @torch.inference_mode()
     def probabilities(self, inputs: torch.Tensor) -> np.ndarray:
         """(N, 3, S, S) model inputs -> calibrated P(positive) per input."""
-        if self._runner is not None:
-            logits = torch.from_numpy(self._runner(inputs)).float() / self.bundle.temperature
-        else:
+        if self._runner is not None:  # numpy only: no torch dispatch around an ONNX Runtime call
+            logits = self._runner(inputs).astype(np.float64) / self.bundle.temperature
+            logits -= logits.max(axis=1, keepdims=True)
+            e = np.exp(logits)
+            return (e[:, self.bundle.positive_index] / e.sum(axis=1)).astype(np.float32)
+        with torch.inference_mode():
             logits = self.model(inputs).float() / self.bundle.temperature
-        return torch.softmax(logits, dim=1)[:, self.bundle.positive_index].numpy()
+            return torch.softmax(logits, dim=1)[:, self.bundle.positive_index].numpy()
 
     def to_prediction(self, probability: float) -> Prediction:
         card = self.bundle.card
