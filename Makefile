@@ -9,7 +9,7 @@ DATA := $(SHARED)/data/kermany224
 export MALLOC_MMAP_THRESHOLD_ ?= 1000000000
 export MALLOC_TRIM_THRESHOLD_ ?= 1000000000
 
-.PHONY: install run test package package-test train-mobilenet train-resnet50 evaluate clean
+.PHONY: install run test bench package package-test train-mobilenet train-resnet50 evaluate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"
+
+# Speed benchmarks (needs a quiet machine): writes benchmarks/RESULTS.md with the machine's description.
+bench: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/run.py --out benchmarks/RESULTS.md
 
 # Packaged app (docs/packaging.md): one-folder PyInstaller build of this venv into dist/cxrviewer/.
 package: $(STAMP)
