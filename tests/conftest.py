@@ -31,6 +31,25 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A real (tiny) training run on Kermany images and its exported bundle: (run dir, bundle dir)."""
+    from trainer.__main__ import main as trainer_main
+
+    base = tmp_path_factory.mktemp("tiny")
+    run, models = base / "run", base / "models"
+    trainer_main(["train", "--arch", "mobilenet_v2", "--data", str(KERMANY), "--limit", "96", "--epochs", "3",
+                  "--batch-size", "16", "--image-size", "64", "--lr", "2e-3", "--out", str(run), "--no-progress"])
+    trainer_main(["export", "--run", str(run), "--name", "tiny-test", "--models-dir", str(models)])
+    return run, models / "tiny-test"
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tiny_run) -> Path:
+    """Folder of a real trained bundle; tests needing just 'a model' use this (fast, always present)."""
+    return tiny_run[1]
+
+
 # --- viewer / batch tests: a models folder holding at least one real bundle -------------------------
 if os.environ.get("OMP_NUM_THREADS") == "1":
     torch.set_num_threads(1)  # shared CI/dev machines: keep the test process to one core
