@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -29,6 +30,21 @@ def shipped_bundles() -> list[Path]:
 def shared_dir() -> Path:
     assert SHARED.is_dir(), f"shared data expected at {SHARED}"
     return SHARED
+
+
+@pytest.fixture()
+def mixed_folder(tmp_path):
+    """Valid studies plus a zero-byte file, a truncated DICOM, a text file and text posing as a JPEG."""
+    root = tmp_path / "mixed"
+    (root / "sub").mkdir(parents=True)
+    shutil.copy(NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg", root / "a.jpeg")
+    shutil.copy(NATIVE_DIR / "PNEUMONIA" / "person23_bacteria_85.jpeg", root / "sub" / "b.jpeg")
+    shutil.copy(DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm", root / "sub" / "chest_no_extension")
+    (root / "empty.dcm").write_bytes(b"")
+    (root / "truncated.dcm").write_bytes((DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm").read_bytes()[:3000])
+    (root / "notes.txt").write_text("not an image\n")
+    (root / "fake.jpeg").write_text("this is text, not a JPEG\n")
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -1,41 +1,32 @@
 """Folder triage: mixed good/bad files, sorting by probability, responsiveness with 200 studies, Cancel."""
 import hashlib
 import os
-import shutil
 import time
 
 from PySide6.QtCore import QTimer
 
 from cxrviewer.core.batch import read_batch_csv
 
-from ..conftest import DICOM_DIR, KERMANY, NATIVE_DIR
+from ..conftest import KERMANY
 from .conftest import wait_idle
 
 
-def test_mixed_folder_scores_valid_and_lists_bad_files(make_window, qtbot, tmp_path):
-    root = tmp_path / "mixed"
-    (root / "sub").mkdir(parents=True)
-    shutil.copy(NATIVE_DIR / "NORMAL" / "IM-0319-0001.jpeg", root / "a.jpeg")
-    shutil.copy(NATIVE_DIR / "PNEUMONIA" / "person535_virus_1062.jpeg", root / "sub" / "b.jpeg")
-    shutil.copy(DICOM_DIR / "siim_acr_chest_pa.dcm", root / "sub" / "c.dcm")
-    (root / "zero.dcm").write_bytes(b"")
-    (root / "truncated.dcm").write_bytes((DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm").read_bytes()[:4096])
-    (root / "readme.txt").write_text("text, not an image")
-    (root / "text.jpeg").write_text("text posing as an image")
+def test_mixed_folder_scores_valid_and_lists_bad_files(make_window, qtbot, tmp_path, mixed_folder):
+    root = mixed_folder
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*") if p.is_file()}
 
     w = make_window()
     w.open_paths([root])
     wait_idle(qtbot, w)
     results = {e.result.path.name: e.result for e in w.worklist.model.entries}
-    for good in ("a.jpeg", "b.jpeg", "c.dcm"):
+    for good in ("a.jpeg", "b.jpeg", "chest_no_extension"):
         assert results[good].scored and not results[good].error, good
-    for bad, reason in (("zero.dcm", "empty"), ("truncated.dcm", ""), ("text.jpeg", "")):
+    for bad, reason in (("empty.dcm", "empty"), ("truncated.dcm", ""), ("fake.jpeg", "")):
         assert not results[bad].scored and results[bad].error, bad
         assert reason in results[bad].error
         assert results[bad].status.startswith("error:")
-    assert [p.name for p, _ in w.skipped] == ["readme.txt"]
-    assert "readme.txt" in w.worklist.summary.text()
+    assert [p.name for p, _ in w.skipped] == ["notes.txt"]
+    assert "notes.txt" in w.worklist.summary.text()
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before  # nothing modified
 
     # most suspicious first
