@@ -217,7 +217,7 @@ NOTES = """## Decisions (kept by benchmarks/run.py; the numbers above are regene
   Batching (batch 8) helps eager PyTorch per image but ORT at batch 1 is already faster, and batch 1 keeps
   each probability independent of its neighbours.
 - **Export at load time, in memory** (`torch.onnx.export` into a BytesIO, TorchScript-based exporter, opset
-  17): byte-identical across runs (row above), 1-2 s per load on this machine, done in the model worker after
+  17): byte-identical across runs (row above), its cost per load is in the row above (0.3 s quiet, up to 2 s on a busy machine), done in the model worker after
   the window is up. The graph is derived from the sha256-verified weights at every load and never written
   to disk (a cached graph would sit outside the bundle's integrity check); it is accepted only if it
   reproduces PyTorch's logits within 1e-4 at batch 2 and batch 1, else the app falls back to PyTorch.
@@ -226,9 +226,9 @@ NOTES = """## Decisions (kept by benchmarks/run.py; the numbers above are regene
   backward, so against an ORT prediction it is far above the 3x goal; reaching it would need Grad-CAM on
   ORT (an extra feature-map output; the head is global-average-pool + linear, so the weights are the
   classifier rows) - not done, by the brief's choice.
-- **Folder throughput**: `run_batch` decodes + preprocesses in worker threads ahead of the model. On 2 cores
-  shared with a training run the overlap cannot reach 1.2x of the slower stage (decode and inference
-  compete for the same cores); rerun on a quiet machine.
+- **Folder throughput**: `run_batch` decodes + preprocesses in worker threads ahead of the model. Decoding
+  and inference compete for the same 2 cores, so the overlap stays above 1.2x of the slower stage (table
+  above).
 - **Window first**: `cxrviewer.core` no longer imports torch / pytorch-grad-cam at import time and the UI's
   model worker imports the predictor, so the window is shown before torch loads.
 - **Memory**: torch here is the CUDA build (torch 2.14.1+cu130); importing it alone costs ~1 GB RSS, which
