@@ -232,8 +232,8 @@ NOTES = """## Decisions (kept by benchmarks/run.py; the numbers above are regene
 - **Window first**: `cxrviewer.core` no longer imports torch / pytorch-grad-cam at import time and the UI's
   model worker imports the predictor, so the window is shown before torch loads.
 - **Memory**: torch here is the CUDA build (torch 2.14.1+cu130); importing it alone costs ~1 GB RSS, which
-  dominates the budget. `make bench` inherits the Makefile's MALLOC_*_THRESHOLD_ settings (set for
-  training), which also keep freed export memory from being returned to the OS.
+  dominates the budget. The Makefile sets MALLOC_*_THRESHOLD_ for training only: they keep freed memory
+  from returning to the OS, so the app and `make bench` run with glibc's defaults.
 """
 
 
