@@ -85,3 +85,32 @@ def test_imagenet_init_without_local_weights_fails_clearly(tmp_path):
 
     with pytest.raises(InitError, match="never downloads|--init scratch"):
         init_model("resnet50", "imagenet")
+
+
+def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    import trainer.train as train_module
+    from trainer.__main__ import main as trainer_main
+
+    from .conftest import KERMANY
+
+    args = ["train", "--arch", "mobilenet_v2", "--data", str(KERMANY), "--limit", "48", "--epochs", "2",
+            "--batch-size", "16", "--image-size", "32", "--patience", "0", "--out", str(tmp_path / "run"),
+            "--no-progress"]
+    real_predict = train_module.predict_logits
+    calls = {"n": 0}
+
+    def interrupt_in_epoch_two(*a, **k):  # validation of epoch 2 never happens: the "machine" stops
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_predict(*a, **k)
+
+    monkeypatch.setattr(train_module, "predict_logits", interrupt_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        trainer_main(args)
+    assert [h["epoch"] for h in json.loads((tmp_path / "run" / "history.json").read_text())] == [1]
+    monkeypatch.setattr(train_module, "predict_logits", real_predict)
+    trainer_main(args + ["--resume"])
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert (tmp_path / "run" / "run.json").is_file()
