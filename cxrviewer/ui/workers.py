@@ -59,6 +59,7 @@ class ModelService(QObject):
         self._cancel = threading.Event()
         self.generation = 0
         self._loaded_generation = 0  # generation whose load has finished (self._predictor belongs to it)
+        self._pending_load: Callable[[], None] = lambda: None  # the latest load_model's work
         self._tickets = 0
         self.model_name = ""
         self._reference_loaded = False
@@ -89,6 +90,8 @@ class ModelService(QObject):
         gen = self.generation
 
         def work():
+            if self._loaded_generation >= gen:  # already run inline by a scoring task that needed it
+                return
             try:
                 load()
             finally:
@@ -114,6 +117,7 @@ class ModelService(QObject):
             self._predictor = predictor
             self.signals.model_loaded.emit(gen, predictor.name, predictor.bundle.card)
 
+        self._pending_load = work
         self._submit(work, PRIORITY_INTERACTIVE + 10)
         return gen
 
@@ -134,10 +138,11 @@ class ModelService(QObject):
             if cancel.is_set():
                 self.signals.cancelled.emit(ticket, row_id)
                 return
-            if self._loaded_generation < gen:  # the model asked for before this request is still loading
-                threading.Event().wait(0.01)
-                self._submit(work, priority)
-                return
+            if self._loaded_generation < gen:
+                # The model asked for before this request has not loaded yet: load it here, on this same
+                # (only) worker thread, rather than requeue and rely on the pool's priority order, which
+                # was seen to leave the load queued behind requeued requests indefinitely.
+                self._pending_load()
             reference = self._reference_in_worker()
             predictor = self._predictor
             if study is not None:
