@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--intensity", choices=["none", "equalize"], default="none",
                    help="per-image intensity standardisation, applied identically in the app")
     t.add_argument("--blur-p", type=float, default=0.3, help="probability of a random Gaussian blur")
+    t.add_argument("--scale-range", type=float, nargs=2, default=(0.9, 1.1), metavar=("LO", "HI"),
+                   help="random zoom factor range (>1 zooms in)")
+    t.add_argument("--aspect-jitter", type=float, default=1.0,
+                   help="stretch one axis by up to this factor (log-uniform); 1.0: off")
     t.add_argument("--noise-std", type=float, default=0.02, help="maximum std of additive Gaussian noise")
     t.add_argument("--val-fraction", type=float, default=0.1)
     t.add_argument("--test-fraction", type=float, default=0.1)

@@ -12,6 +12,9 @@ import torch.nn.functional as F
 class AugmentConfig:
     rotate_deg: float = 7.0
     scale: tuple[float, float] = (0.9, 1.1)
+    # Films are squashed to square from varied original aspect ratios; stretching one axis by up to this
+    # factor (log-uniform) mimics other originals. 1.0 = off.
+    aspect: float = 1.0
     translate: float = 0.06  # fraction of the side
     brightness: float = 0.1  # additive, in [0, 1] units
     contrast: tuple[float, float] = (0.8, 1.2)
@@ -31,9 +34,12 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
 
     angle = uniform(-cfg.rotate_deg, cfg.rotate_deg) * math.pi / 180
     scale = uniform(*cfg.scale)
+    stretch = torch.exp(uniform(-math.log(cfg.aspect), math.log(cfg.aspect)))
+    sx, sy = scale * stretch.sqrt(), scale / stretch.sqrt()
     tx, ty = uniform(-cfg.translate, cfg.translate) * 2, uniform(-cfg.translate, cfg.translate) * 2
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # affine_grid maps output to input coordinates: rotation then inverse scale per axis.
+    theta = torch.stack([torch.stack([cos / sx, -sin / sx, tx], 1), torch.stack([sin / sy, cos / sy, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 

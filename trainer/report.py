@@ -9,11 +9,18 @@ def _fmt(m: dict | None, keys=("roc_auc", "accuracy", "sensitivity", "specificit
     return [f"{m[k]:.3f}" if m else "–" for k in keys]
 
 
+def _geometry(augmentation: dict) -> str:
+    lo, hi = augmentation["scale"]
+    text = f"zoom {lo:g}–{hi:g}"
+    aspect = augmentation.get("aspect", 1.0)  # runs from before aspect jitter existed had none
+    return text + (f", aspect ×{aspect:g}" if aspect != 1.0 else "")
+
+
 def report(args) -> str:
     runs = Path(args.runs)
-    header = ("| run | arch | init | size | intensity | epochs (best) | val AUC | int. test AUC / acc / sens / spec "
+    header = ("| run | arch | init | size | intensity | geometry | epochs (best) | val AUC | int. test AUC / acc / sens / spec "
               "| test_public AUC / acc / sens / spec |")
-    lines = [header, "|" + "---|" * 9]
+    lines = [header, "|" + "---|" * 10]
     for run_json in sorted(runs.glob("*/run.json")):
         s = json.loads(run_json.read_text())
         name = run_json.parent.name
@@ -22,7 +29,7 @@ def report(args) -> str:
         pre = s["preprocess"]
         lines.append(
             f"| {name} | {s['architecture']} | {s['init'][:40]} | {pre['input_size']} | {pre['intensity']} "
-            f"| {s['epochs_run']} ({s['best_epoch']}) | {s['validation']['roc_auc']:.4f} "
+            f"| {_geometry(s['augmentation'])} | {s['epochs_run']} ({s['best_epoch']}) | {s['validation']['roc_auc']:.4f} "
             f"| {' / '.join(_fmt(s['internal_test']))} | {' / '.join(_fmt(ev))} |")
     text = "\n".join(lines)
     print(text)

@@ -97,7 +97,8 @@ def train(args) -> Path:
 
     model, (mean, std), provenance, folded = init_model(args.arch, args.init, len(CLASS_NAMES), args.imagenet_weights)
     config = PreprocessConfig(args.image_size, tuple(mean), tuple(std), args.intensity)
-    aug = AugmentConfig(blur_p=args.blur_p, noise_std=args.noise_std)
+    aug = AugmentConfig(blur_p=args.blur_p, noise_std=args.noise_std, aspect=args.aspect_jitter,
+                        scale=tuple(args.scale_range))
 
     t0 = time.time()
     cache = {s: load_cache(recs, args.image_size) for s, recs in splits.items()}
