@@ -40,10 +40,10 @@ package-test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow tests/test_package.py
 
 # Reproduce the shipped bundles with the recipes in their model cards; run folders go to runs/ (git-ignored).
-MOBILENET_NAME := mobilenet_v2-imagenet-kermany-96
-MOBILENET_ARGS := --image-size 96 --epochs 8 --batch-size 32 --lr 1e-3 --threads 1
-RESNET_NAME := resnet50-scratch-kermany-64
-RESNET_ARGS := --image-size 64 --epochs 12 --batch-size 32 --lr 1e-3 --weight-decay 0.01 --patience 5 --threads 1
+MOBILENET_NAME := mobilenet_v2-imagenet-kermany-96-aspectzoom
+MOBILENET_ARGS := --image-size 96 --epochs 8 --batch-size 32 --lr 1e-3 --aspect-jitter 1.5 --scale-range 0.8 1.5 --threads 2
+RESNET_NAME := resnet50-scratch-kermany-64-aspectzoom
+RESNET_ARGS := --image-size 64 --epochs 20 --batch-size 32 --lr 1e-3 --weight-decay 0.01 --patience 0 --aspect-jitter 1.3 --scale-range 0.85 1.3 --threads 2
 train-mobilenet: $(STAMP)
 	$(TRAIN_ENV) $(PY) -m trainer train --arch mobilenet_v2 --init imagenet --data $(DATA) $(MOBILENET_ARGS) --out runs/mobilenet_v2
 	$(PY) -m trainer export --run runs/mobilenet_v2 --name $(MOBILENET_NAME)

@@ -114,3 +114,16 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
     assert (tmp_path / "run" / "run.json").is_file()
+
+
+def test_report_lists_the_run_with_its_recipe(tiny_run, tmp_path, capsys):
+    from trainer.__main__ import main as trainer_main
+
+    run, _ = tiny_run
+    trainer_main(["report", "--runs", str(run.parent), "--evals", str(tmp_path / "no-evals")])
+    summary = json.loads((run / "run.json").read_text())
+    row_start = f"| {run.name} | {summary['architecture']} |"
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(row_start))
+    lo, hi = summary["augmentation"]["scale"]
+    assert f"zoom {lo:g}–{hi:g}" in row
+    assert row.endswith("| – / – / – / – |")  # no test_public evaluation of this run
