@@ -3,7 +3,8 @@
     python tools/ensemble_eval.py runs/eval/RUN_A runs/eval/RUN_B [...]
 
 Each argument is an evaluate --out folder (its predictions.csv). Prints ROC-AUC of each member and of
-the logit average. No threshold is chosen here: an ensemble's operating point would have to come from
+the logit average, and the largest probability difference between two members on one image (how much the
+members disagree; also how a fp16 bundle is compared with its fp32 twin). No threshold is chosen here: an ensemble's operating point would have to come from
 validation like any bundle's, so only the ranking (AUC) is compared. Reads only.
 """
 from __future__ import annotations
@@ -37,11 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     if any(sorted(m) != paths for m in members.values()):
         sys.exit("the evaluations are not on the same images")
     y = np.array([next(iter(members.values()))[p][0] for p in paths])
-    logits = []
+    probs = []
     for name, preds in members.items():
-        prob = np.array([preds[p][1] for p in paths])
-        logits.append(logit(prob))
-        print(f"{name}: ROC-AUC {roc_auc_score(y, prob):.4f}")
+        probs.append(np.array([preds[p][1] for p in paths]))
+        print(f"{name}: ROC-AUC {roc_auc_score(y, probs[-1]):.4f}")
+    spread = np.max(probs, axis=0) - np.min(probs, axis=0)
+    print(f"largest probability difference between members: {spread.max():.4f}")
+    logits = [logit(prob) for prob in probs]
     print(f"logit average of {len(members)}: ROC-AUC {roc_auc_score(y, np.mean(logits, axis=0)):.4f} "
           f"(n = {len(y)})")
     return 0

@@ -22,8 +22,7 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cxrviewer.core import Predictor, load_bundle, load_study  # noqa: E402
-
-IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
+from trainer.data import scan_images  # noqa: E402
 
 
 def zoom_in(px: np.ndarray, zoom: float) -> np.ndarray:
@@ -46,13 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zoom", type=float, default=1.25)
     args = ap.parse_args(argv)
 
-    paths, labels = [], []
-    for label, cls in ((0, "NORMAL"), (1, "PNEUMONIA")):
-        found = sorted(p for p in (Path(args.data) / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        paths += found
-        labels += [label] * len(found)
-    y = np.array(labels)
-    films = [load_study(p).pixels for p in paths]
+    records = scan_images(args.data)  # the evaluate command's dataset contract
+    y = np.array([r.label for r in records])  # 1 = PNEUMONIA
+    films = [load_study(r.path).pixels for r in records]
     variants = {"as is": films,
                 f"zoomed in x{args.zoom:g}": [zoom_in(f, args.zoom) for f in films],
                 f"zoomed out x{args.zoom:g}": [zoom_out(f, args.zoom) for f in films]}

@@ -18,8 +18,8 @@ def _geometry(augmentation: dict) -> str:
 
 def report(args) -> str:
     runs = Path(args.runs)
-    header = ("| run | arch | init | size | intensity | geometry | epochs (best) | val AUC | int. test AUC / acc / sens / spec "
-              "| test_public AUC / acc / sens / spec |")
+    header = ("| run | arch | init | size | intensity | geometry | epochs (best) | val AUC "
+              "| int. test AUC / acc / sens / spec | test_public AUC / acc / sens / spec |")
     lines = [header, "|" + "---|" * 10]
     for run_json in sorted(runs.glob("*/run.json")):
         s = json.loads(run_json.read_text())
@@ -29,7 +29,8 @@ def report(args) -> str:
         pre = s["preprocess"]
         lines.append(
             f"| {name} | {s['architecture']} | {s['init'][:40]} | {pre['input_size']} | {pre['intensity']} "
-            f"| {_geometry(s['augmentation'])} | {s['epochs_run']} ({s['best_epoch']}) | {s['validation']['roc_auc']:.4f} "
+            f"| {_geometry(s['augmentation'])} | {s['epochs_run']} ({s['best_epoch']}) "
+            f"| {s['validation']['roc_auc']:.4f} "
             f"| {' / '.join(_fmt(s['internal_test']))} | {' / '.join(_fmt(ev))} |")
     text = "\n".join(lines)
     print(text)
