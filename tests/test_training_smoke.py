@@ -127,3 +127,21 @@ def test_report_lists_the_run_with_its_recipe(tiny_run, tmp_path, capsys):
     lo, hi = summary["augmentation"]["scale"]
     assert f"zoom {lo:g}–{hi:g}" in row
     assert row.endswith("| – / – / – / – |")  # no test_public evaluation of this run
+
+
+def test_time_budget_stops_early_and_keeps_the_best_checkpoint(tmp_path):
+    """--max-minutes ends training before an epoch that would overrun; the run still calibrates and exports."""
+    from trainer.__main__ import main as trainer_main
+
+    from .conftest import KERMANY
+
+    run = tmp_path / "run"
+    trainer_main(["train", "--arch", "mobilenet_v2", "--data", str(KERMANY), "--limit", "48", "--epochs", "5",
+                  "--batch-size", "16", "--image-size", "32", "--max-minutes", "0.001", "--out", str(run),
+                  "--no-progress"])
+    summary = json.loads((run / "run.json").read_text())
+    assert summary["epochs_run"] == 1
+    assert summary["stop_reason"].startswith("time budget")
+    trainer_main(["export", "--run", str(run), "--name", "budget", "--models-dir", str(tmp_path / "models")])
+    card = load_bundle(tmp_path / "models" / "budget").card
+    assert card["training"]["stop_reason"] == summary["stop_reason"]

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--min-sensitivity", type=float, default=0.95,
                    help="threshold = highest value keeping validation sensitivity at least this")
     t.add_argument("--patience", type=int, default=4, help="early-stopping patience in epochs (0: off)")
+    t.add_argument("--max-minutes", type=float, default=0,
+                   help="wall-clock budget for the epochs: stop before an epoch that would overrun it, keeping the "
+                        "best checkpoint so far (0: no budget)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=0, help="use only this many images (smoke tests)")
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")

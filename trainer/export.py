@@ -49,6 +49,7 @@ def export(args) -> Path:
             "init": summary["init"],
             "batchnorm": summary["batchnorm"],
             "epochs_run": summary["epochs_run"],
+            "stop_reason": summary.get("stop_reason"),
             "best_epoch": summary["best_epoch"],
             "device": summary["device"],
             "train_seconds": summary["train_seconds"],

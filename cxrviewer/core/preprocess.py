@@ -66,8 +66,9 @@ def to_model_input(pixels: torch.Tensor | np.ndarray, config: PreprocessConfig) 
 
     t = torch.as_tensor(pixels, dtype=torch.float32)
     t = t.unsqueeze(-3).expand(*t.shape[:-2], 3, *t.shape[-2:])
-    mean = torch.tensor(config.mean, dtype=torch.float32).view(3, 1, 1)
-    std = torch.tensor(config.std, dtype=torch.float32).view(3, 1, 1)
+    # on the input's device: the trainer normalises batches already on the GPU
+    mean = torch.tensor(config.mean, dtype=torch.float32, device=t.device).view(3, 1, 1)
+    std = torch.tensor(config.std, dtype=torch.float32, device=t.device).view(3, 1, 1)
     return (t - mean) / std
 
 
