@@ -37,3 +37,30 @@ def find_bundle(models_dir: str | Path | None, name: str | None = None) -> Path 
             continue
     known = ", ".join(p.name for p in paths) or "none"
     raise BundleError(f"no model called {name!r} (available: {known})")
+
+
+_ARCH_NAMES = {"mobilenet_v2": "MobileNetV2", "resnet50": "ResNet50", "resnet18": "ResNet18"}
+
+
+def bundle_labels(models_dir: str | Path | None, names: list[str]) -> dict[str, str]:
+    """Short, readable labels for a model menu ("ResNet50 · 128 px · from scratch"), by folder name.
+
+    Bundle names are long enough to be cut off in a narrow side panel; where two bundles would share a
+    label, the folder name is added so that none is ambiguous.
+    """
+    root = Path(models_dir or default_models_dir())
+    labels = {}
+    for name in names:
+        try:
+            card = read_card(root / name)
+        except BundleError:
+            labels[name] = name
+            continue
+        init = str(card.get("training", {}).get("init", ""))
+        origin = "ImageNet init" if init.lower().startswith("imagenet") else (
+            "from scratch" if "scratch" in init.lower() else "")
+        parts = [_ARCH_NAMES.get(card.get("architecture"), str(card.get("architecture", "model"))),
+                 f"{card.get('preprocess', {}).get('input_size', '?')} px", origin]
+        labels[name] = " · ".join(p for p in parts if p)
+    counts = {label: list(labels.values()).count(label) for label in labels.values()}
+    return {name: (label if counts[label] == 1 else f"{label} ({name})") for name, label in labels.items()}

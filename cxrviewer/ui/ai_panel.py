@@ -121,11 +121,13 @@ class AIPanel(QWidget):
         lay.addWidget(disclaimer)
 
     # -- model list ------------------------------------------------------------------------------
-    def set_models(self, names: list[str], current: str | None) -> None:
+    def set_models(self, names: list[str], current: str | None, labels: dict[str, str] | None = None) -> None:
+        """Fill the model menu: readable labels shown, bundle names as item data and tooltips."""
         self.model_box.blockSignals(True)
         self.model_box.clear()
         for name in names:
-            self.model_box.addItem(name, name)
+            self.model_box.addItem((labels or {}).get(name, name), name)
+            self.model_box.setItemData(self.model_box.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
         if not names:
             self.model_box.addItem("no model installed", "")
         idx = self.model_box.findData(current) if current else 0

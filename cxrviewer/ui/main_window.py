@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QM
 from cxrviewer.core.anonymise import banner_lines, display_name
 from cxrviewer.core.batch import StudyResult, scan_folder
 from cxrviewer.core.bundle import default_models_dir, read_card
-from cxrviewer.core.catalog import bundle_names
+from cxrviewer.core.catalog import bundle_labels, bundle_names
 from cxrviewer.core.errors import BundleError, StudyError
 from cxrviewer.core.rendering import (Orientation, composite, display_pixels, export_image, heat_rgba, orient,
                                       to_uint8)
@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
         name = wanted if wanted in names else (names[0] if names else None)
         if self.requested_model and self.requested_model not in names:
             self._report(f"Model {self.requested_model!r} not found in {self.models_dir}")
-        self.panel.set_models(names, name)
+        self.panel.set_models(names, name, bundle_labels(self.models_dir, names))
         self._load_model(name)
         if paths:
             self.open_paths(paths)

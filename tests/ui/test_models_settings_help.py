@@ -27,7 +27,12 @@ def test_switching_models_rescores_open_studies(make_window, qtbot, tmp_path, vi
     paths = [NATIVE_DIR / "NORMAL" / "IM-0282-0001.jpeg", NATIVE_DIR / "PNEUMONIA" / "person23_bacteria_85.jpeg"]
     w = make_window(models_dir=models, model=None, paths=paths)
     wait_idle(qtbot, w)
-    assert [w.panel.model_box.itemText(i) for i in range(w.panel.model_box.count())] == ["first", "second"]
+    box = w.panel.model_box
+    assert [box.itemData(i) for i in range(box.count())] == ["first", "second"]
+    # two copies of one bundle share a description, so the folder name tells them apart
+    label = box.itemText(0)
+    assert label.endswith("(first)") and box.itemText(1) == label.replace("(first)", "(second)")
+    assert box.itemData(1, Qt.ItemDataRole.ToolTipRole) == "second"
     first = {e.result.path: e.result for e in w.worklist.model.entries}
     assert {r.model for r in first.values()} == {card_name(models / "first")}
 
