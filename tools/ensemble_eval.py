@@ -4,8 +4,9 @@
 
 Each argument is an evaluate --out folder (its predictions.csv). Prints ROC-AUC of each member and of
 the logit average, and the largest probability difference between two members on one image (how much the
-members disagree; also how a fp16 bundle is compared with its fp32 twin). No threshold is chosen here: an ensemble's operating point would have to come from
-validation like any bundle's, so only the ranking (AUC) is compared. Reads only.
+members disagree; also how a fp16 bundle is compared with its fp32 twin). No threshold is chosen here: an
+ensemble's operating point would have to come from validation like any bundle's, so only the ranking (AUC)
+is compared. Reads only.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Which model bundles exist and which one to use, without loading any weights."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from .bundle import default_models_dir, list_bundles, read_card
@@ -62,5 +63,5 @@ def bundle_labels(models_dir: str | Path | None, names: list[str]) -> dict[str, 
         parts = [_ARCH_NAMES.get(card.get("architecture"), str(card.get("architecture", "model"))),
                  f"{card.get('preprocess', {}).get('input_size', '?')} px", origin]
         labels[name] = " · ".join(p for p in parts if p)
-    counts = {label: list(labels.values()).count(label) for label in labels.values()}
+    counts = Counter(labels.values())
     return {name: (label if counts[label] == 1 else f"{label} ({name})") for name, label in labels.items()}
