@@ -91,12 +91,12 @@ def viewer_models_dir(request, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def viewer_bundle_name(viewer_models_dir) -> str:
-    """The quickest bundle there (smallest weights file): viewer tests need a real model, not a big one."""
+    """The quickest bundle there (smallest graph): viewer tests need a real model, not a big one."""
     from cxrviewer.core import list_bundles, read_card
 
     bundles = list_bundles(viewer_models_dir)
     assert bundles, f"no bundle in {viewer_models_dir}"
-    return min(bundles, key=lambda b: (b / read_card(b)["weights_file"]).stat().st_size).name
+    return min(bundles, key=lambda b: (b / read_card(b).onnx.file).stat().st_size).name
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from cxrviewer.core import PreprocessConfig, Predictor, load_bundle, load_study, preprocess
+from cxrviewer.core import PreprocessConfig, Predictor, load_bundle, load_study, preprocess, to_model_input
 
 from .conftest import KERMANY, NATIVE_DIR, shipped_bundles
 
@@ -31,7 +31,7 @@ def test_model_inputs_nearly_equal(intensity):
         b = preprocess(load_study(small).pixels, config)
         assert a.shape == b.shape == (3, 224, 224)
         # in grey-level units ([0, 1] before normalisation): undo the channel std
-        diffs.append(float((a - b).abs().mean()) * config.std[0])
+        diffs.append(float(np.abs(a - b).mean()) * config.std[0])
     assert max(diffs) < 0.03, diffs
 
 
@@ -49,7 +49,17 @@ def test_preprocess_squashes_without_crop():
 def test_channels_replicated_and_normalised():
     cfg = PreprocessConfig(input_size=32, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     x = preprocess(np.full((40, 50), 0.75, np.float32), cfg)
-    assert torch.allclose(x, torch.full((3, 32, 32), 0.5))
+    assert x.shape == (3, 32, 32) and x.dtype == np.float32 and np.allclose(x, 0.5)
+
+
+def test_numpy_and_torch_inputs_normalise_identically():
+    """The app passes numpy (no torch), the trainer torch batches: the same float32 (x - mean) / std."""
+    cfg = PreprocessConfig(input_size=32)
+    grey = np.random.default_rng(0).random((2, 32, 32), dtype=np.float32)
+    a = to_model_input(grey, cfg)
+    b = to_model_input(torch.from_numpy(grey), cfg)
+    assert isinstance(a, np.ndarray) and isinstance(b, torch.Tensor)
+    assert np.array_equal(a, b.numpy())
 
 
 @pytest.mark.parametrize("bundle_dir", BUNDLES, ids=lambda p: p.name)

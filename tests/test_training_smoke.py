@@ -2,10 +2,12 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from cxrviewer.core import BundleError, Predictor, load_bundle, load_study
 from cxrviewer.core.bundle import sha256_file
+from trainer.models import load_torch_model
 
 from .conftest import NATIVE_DIR
 
@@ -32,8 +34,9 @@ def test_run_summary_has_calibration_and_internal_test(tiny_run):
 
 def test_bundle_card_is_complete(tiny_bundle_dir):
     card = json.loads((tiny_bundle_dir / "model.json").read_text())
-    for key in ("architecture", "preprocess", "class_names", "threshold", "temperature", "weights_sha256",
-                "training", "metrics", "intended_use", "limitations"):
+    for key in ("format_version", "architecture", "preprocess", "class_names", "positive_class", "threshold",
+                "temperature", "weights_sha256", "onnx", "gradcam", "training", "metrics", "intended_use",
+                "limitations"):
         assert key in card, key
     assert card["preprocess"]["input_size"] == 64
     assert card["weights_sha256"] == sha256_file(tiny_bundle_dir / card["weights_file"])
@@ -67,7 +70,44 @@ def test_tampered_weights_refused(tiny_bundle_dir, tmp_path, damage):
     else:
         weights.unlink()
     with pytest.raises(BundleError, match="integrity|missing"):
-        load_bundle(bad)
+        load_torch_model(bad)
+    Predictor(load_bundle(bad))  # the app does not read the PyTorch weights: it still runs the verified graph
+
+
+def test_reexport_rewrites_graph_and_card_from_the_weights(tiny_bundle_dir, tmp_path):
+    """A format-1 bundle (weights and card only) becomes format 2; weights untouched, predictions unchanged."""
+    from trainer.__main__ import main as trainer_main
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_bundle_dir, old)
+    card = json.loads((old / "model.json").read_text())
+    weights_sha = card["weights_sha256"]
+    for key in ("onnx", "gradcam", "format_version"):
+        del card[key]
+    (old / "model.json").write_text(json.dumps(dict(card, gradcam_layer="last convolutional block")))
+    (old / "model.onnx").unlink()
+    with pytest.raises(BundleError, match="bundle format 1"):
+        load_bundle(old)
+    trainer_main(["export", "--bundle", str(old)])
+    new = load_bundle(old)
+    assert new.card.weights_sha256 == weights_sha == sha256_file(old / "weights.pt")
+    assert new.card.gradcam.layer == "features.18" and "gradcam_layer" not in new.card.extra
+    studies = [load_study(p) for p in sorted(NATIVE_DIR.glob("*/*.jpeg"))[:3]]
+    ours = [p.probability for p in Predictor(new).predict_many(studies)]
+    shipped = [p.probability for p in Predictor(load_bundle(tiny_bundle_dir)).predict_many(studies)]
+    assert np.abs(np.array(ours) - np.array(shipped)).max() <= 1e-6
+
+
+def test_half_precision_export_stores_float16_and_reproduces_its_weights(tiny_run, tmp_path):
+    from trainer.__main__ import main as trainer_main
+
+    run, _ = tiny_run
+    trainer_main(["export", "--run", str(run), "--name", "half", "--models-dir", str(tmp_path), "--half"])
+    bundle = load_bundle(tmp_path / "half")
+    assert bundle.card.weights_dtype == "float16" and bundle.card.onnx.initializer_dtype == "float16"
+    assert bundle.card.onnx.verification["max_logit_difference_batch_n"] <= 1e-4
+    full = (tiny_run[1] / "model.onnx").stat().st_size
+    assert bundle.onnx_path.stat().st_size < 0.6 * full  # float16 storage: about half the graph
 
 
 def test_card_without_required_keys_refused(tiny_bundle_dir, tmp_path):
@@ -144,4 +184,4 @@ def test_time_budget_stops_early_and_keeps_the_best_checkpoint(tmp_path):
     assert summary["stop_reason"].startswith("time budget")
     trainer_main(["export", "--run", str(run), "--name", "budget", "--models-dir", str(tmp_path / "models")])
     card = load_bundle(tmp_path / "models" / "budget").card
-    assert card["training"]["stop_reason"] == summary["stop_reason"]
+    assert card.training["stop_reason"] == summary["stop_reason"]

@@ -69,9 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also store the metrics in the bundle's model.json under this key (e.g. test_public)")
 
     x = sub.add_parser("export", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                       help="write a run's best checkpoint as a bundle in resources/models/NAME")
-    x.add_argument("--run", required=True, help="run folder written by train")
-    x.add_argument("--name", required=True, help="bundle name, e.g. mobilenet_v2-kermany-imagenet-224")
+                       help="write a run's best checkpoint as a bundle in resources/models/NAME (weights, a proven "
+                            "ONNX graph with logits and cam, the model card); or re-export a bundle (--bundle)")
+    x.add_argument("--run", default=None, help="run folder written by train")
+    x.add_argument("--name", default=None, help="bundle name, e.g. mobilenet_v2-kermany-imagenet-224")
+    x.add_argument("--bundle", default=None,
+                   help="instead: rewrite this bundle's model.onnx and card from its own weights.pt (kept as is)")
+    x.add_argument("--check-data", default=None,
+                   help="folder of real films the graph is verified on, after resources/demo "
+                        "(default: ../shared/data/native when present)")
     x.add_argument("--half", action="store_true", help="store weights as float16")
     x.add_argument("--models-dir", default=None, help="where bundles go (default: resources/models)")
     x.add_argument("--note", default=None, help="an extra limitation line for the model card")

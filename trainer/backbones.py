@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from cxrviewer.core.architectures import build_model, classifier_path
+from .models import build_model, classifier_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MOBILENET = REPO_ROOT.parent / "shared" / "weights" / "mobilenet_v2_imagenet_coral_quant.pth"

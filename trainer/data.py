@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+POSITIVE_CLASS = "PNEUMONIA"  # the class the models score; the app reads it from each card
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".dcm"}
 
 _PATIENT_PATTERNS = (

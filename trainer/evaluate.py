@@ -9,17 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrviewer.core import Predictor, load_bundle, load_study
-from cxrviewer.core.bundle import CARD_FILE
+from cxrviewer.core import ModelCard, Predictor, load_bundle, load_study, update_card
 
 from .data import scan_images
+from .gradcam_reference import reference_heatmap
 from .metrics import compute_metrics
+from .models import gradcam_layer, load_torch_model
 from .plots import evaluation_figures, gradcam_panel
 
 
 def evaluate(args) -> dict:
     bundle = load_bundle(args.bundle)
-    predictor = Predictor(bundle)
+    predictor = Predictor(bundle)  # the shipped graph on ONNX Runtime: what the app runs
     records = scan_images(args.data)
     labels = np.array([r.label for r in records])
     probs = predictor.predict_pixels(load_study(r.path).pixels for r in records)
@@ -35,9 +36,9 @@ def evaluate(args) -> dict:
         w.writerow(["path", "label", "probability", "predicted"])
         for r, p in zip(records, probs):
             w.writerow([str(r.path), r.class_name, f"{p:.6f}",
-                        bundle.card["positive_class"] if p >= threshold else "NORMAL"])
+                        bundle.card.positive_class if p >= threshold else bundle.card.negative_class])
     evaluation_figures(labels, probs, metrics, out, f"{bundle.name} on {Path(args.data).name}")
-    _gradcam_cases(predictor, records, labels, probs, threshold, out / "gradcam_panel.png")
+    _gradcam_cases(Path(args.bundle), predictor, records, labels, probs, threshold, out / "gradcam_panel.png")
     if args.record_as:
         _record_in_card(Path(args.bundle), args.record_as, metrics)
     print(json.dumps({k: metrics[k] for k in ("n_images", "threshold", "accuracy", "sensitivity", "specificity",
@@ -45,7 +46,13 @@ def evaluate(args) -> dict:
     return metrics
 
 
-def _gradcam_cases(predictor, records, labels, probs, threshold, path: Path, per_kind: int = 2) -> None:
+def _gradcam_cases(bundle_dir: Path, predictor, records, labels, probs, threshold, path: Path,
+                   per_kind: int = 2) -> None:
+    """The most confident cases of each kind, with pytorch-grad-cam's map (the reference) on the PyTorch weights."""
+    import torch
+
+    card, model = load_torch_model(bundle_dir)
+    layer = gradcam_layer(model, card.architecture)
     pred = probs >= threshold
     kinds = {"TP": (labels == 1) & pred, "TN": (labels == 0) & ~pred, "FP": (labels == 0) & pred,
              "FN": (labels == 1) & ~pred}
@@ -56,15 +63,14 @@ def _gradcam_cases(predictor, records, labels, probs, threshold, path: Path, per
         idx = idx[np.argsort(-np.abs(probs[idx] - threshold))][:per_kind]
         for i in idx:
             study = load_study(records[i].path)
+            x = torch.from_numpy(predictor.model_input(study))
             items.append((f"{kind} p={probs[i]:.2f} {records[i].path.name[:24]}", study.pixels,
-                          predictor.gradcam(study)))
+                          reference_heatmap(model, layer, x, card.positive_index, study.shape)))
     gradcam_panel(items, path)
 
 
-def _record_in_card(bundle_dir: Path, key: str, metrics: dict) -> None:
-    """Store metrics in model.json with the command that produced them (weights and hash untouched)."""
-    card_path = bundle_dir / CARD_FILE
-    card = json.loads(card_path.read_text())
-    card.setdefault("metrics", {})[key] = {"how": "python -m trainer " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-                                           **metrics}
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
+def _record_in_card(bundle_dir: Path, key: str, metrics: dict) -> ModelCard:
+    """Store metrics in model.json with the command that produced them (weights, graph and hashes untouched)."""
+    card = ModelCard.read(bundle_dir)
+    how = "python -m trainer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return update_card(bundle_dir, metrics={**card.metrics, key: {"how": how, **metrics}})

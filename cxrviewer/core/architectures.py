@@ -1,41 +1,42 @@
-"""Backbones the bundles may use: torchvision constructors, never downloading weights."""
+"""The one registry of architectures a bundle may use, as data (no torch import: the app reads it too).
+
+Each entry names its torchvision constructor, the classifier's module path, the Grad-CAM layer (the last
+feature block, right before global-average-pool -> (dropout) -> linear), a display name and the torchvision
+ImageNet weights enum. The trainer builds models from it (``trainer.models``); the app only shows names.
+"""
+
 from __future__ import annotations
 
-import torch.nn as nn
-import torchvision
+from dataclasses import dataclass
 
-# name -> (constructor, classifier attribute path, Grad-CAM target layer path)
-ARCHITECTURES = {
-    "mobilenet_v2": (torchvision.models.mobilenet_v2, "classifier.1", "features.18"),
-    "resnet50": (torchvision.models.resnet50, "fc", "layer4.2"),
-    "resnet18": (torchvision.models.resnet18, "fc", "layer4.1"),
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    display_name: str
+    constructor: str  # attribute of torchvision.models
+    head_path: str  # the final nn.Linear
+    gradcam_layer: str  # module whose output feeds global-average-pool -> head
+    torchvision_weights: str  # enum in torchvision.models holding its ImageNet weights
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        Architecture("mobilenet_v2", "MobileNetV2", "mobilenet_v2", "classifier.1", "features.18", "MobileNet_V2_Weights"),
+        Architecture("resnet50", "ResNet50", "resnet50", "fc", "layer4.2", "ResNet50_Weights"),
+        Architecture("resnet18", "ResNet18", "resnet18", "fc", "layer4.1", "ResNet18_Weights"),
+    )
 }
 
 
-def build_model(arch: str, num_classes: int = 2) -> nn.Module:
-    """An untrained ``arch`` with a ``num_classes`` head (weights come from a bundle or the trainer)."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
-    constructor, head_path, _ = ARCHITECTURES[arch]
-    model = constructor(weights=None)
-    head = get_submodule(model, head_path)
-    set_submodule(model, head_path, nn.Linear(head.in_features, num_classes))
-    return model
+def get_architecture(name: str) -> Architecture:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}") from None
 
 
-def gradcam_layer(model: nn.Module, arch: str) -> nn.Module:
-    return get_submodule(model, ARCHITECTURES[arch][2])
-
-
-def classifier_path(arch: str) -> str:
-    return ARCHITECTURES[arch][1]
-
-
-def get_submodule(model: nn.Module, path: str) -> nn.Module:
-    return model.get_submodule(path)
-
-
-def set_submodule(model: nn.Module, path: str, module: nn.Module) -> None:
-    parent_path, _, leaf = path.rpartition(".")
-    parent = model.get_submodule(parent_path) if parent_path else model
-    setattr(parent, leaf, module)
+def display_name(name: str) -> str:
+    arch = ARCHITECTURES.get(name)
+    return arch.display_name if arch else name

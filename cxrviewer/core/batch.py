@@ -31,6 +31,7 @@ class StudyResult:
     view: str = ""
     probability: float | None = None
     label: str = ""
+    positive: bool = False  # label is the model's positive class (from its card)
     threshold: float | None = None
     model: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -103,9 +104,12 @@ def assess_study(study: Study, predictor=None, reference: Reference | None = Non
     if predictor is None:
         result.error = "no model available"
         return result
-    pred = predictor.predict(study)
-    result.probability, result.label, result.threshold, result.model = (
-        pred.probability, pred.label, pred.threshold, pred.model_name)
+    return apply_prediction(result, predictor.predict(study))
+
+
+def apply_prediction(result: StudyResult, pred) -> StudyResult:
+    result.probability, result.label, result.threshold, result.model, result.positive = (
+        pred.probability, pred.label, pred.threshold, pred.model_name, pred.positive)
     return result
 
 
@@ -160,13 +164,11 @@ def finish_prepared(result: StudyResult, model_input, predictor) -> StudyResult:
     if model_input is None or predictor is None:
         return result
     try:
-        pred = predictor.to_prediction(predictor.probabilities(model_input.unsqueeze(0))[0])
+        pred = predictor.to_prediction(predictor.probabilities(model_input[None])[0])
     except Exception as exc:  # noqa: BLE001
         result.error = f"{result.path.name}: scoring failed ({type(exc).__name__}: {exc})"
         return result
-    result.probability, result.label, result.threshold, result.model = (
-        pred.probability, pred.label, pred.threshold, pred.model_name)
-    return result
+    return apply_prediction(result, pred)
 
 
 def default_decode_workers() -> int:

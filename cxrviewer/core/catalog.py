@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from .architectures import display_name
 from .bundle import default_models_dir, list_bundles, read_card
 from .errors import BundleError
 
@@ -32,15 +33,12 @@ def find_bundle(models_dir: str | Path | None, name: str | None = None) -> Path 
         if path.name == name:
             return path
         try:
-            if read_card(path).get("name") == name:
+            if read_card(path).name == name:
                 return path
         except BundleError:
             continue
     known = ", ".join(p.name for p in paths) or "none"
     raise BundleError(f"no model called {name!r} (available: {known})")
-
-
-_ARCH_NAMES = {"mobilenet_v2": "MobileNetV2", "resnet50": "ResNet50", "resnet18": "ResNet18"}
 
 
 def bundle_labels(models_dir: str | Path | None, names: list[str]) -> dict[str, str]:
@@ -57,11 +55,10 @@ def bundle_labels(models_dir: str | Path | None, names: list[str]) -> dict[str, 
         except BundleError:
             labels[name] = name
             continue
-        init = str(card.get("training", {}).get("init", ""))
+        init = str(card.training.get("init", ""))
         origin = "ImageNet init" if init.lower().startswith("imagenet") else (
             "from scratch" if "scratch" in init.lower() else "")
-        parts = [_ARCH_NAMES.get(card.get("architecture"), str(card.get("architecture", "model"))),
-                 f"{card.get('preprocess', {}).get('input_size', '?')} px", origin]
+        parts = [display_name(card.architecture), f"{card.preprocess.input_size} px", origin]
         labels[name] = " · ".join(p for p in parts if p)
     counts = Counter(labels.values())
     return {name: (label if counts[label] == 1 else f"{label} ({name})") for name, label in labels.items()}

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
-
-if TYPE_CHECKING:
-    import torch
 
 INTENSITY_MODES = ("none", "equalize")
 
@@ -60,19 +57,27 @@ def standardize_intensity(pixels: np.ndarray, mode: str) -> np.ndarray:
     raise ValueError(f"unknown intensity mode {mode!r}")
 
 
-def to_model_input(pixels: torch.Tensor | np.ndarray, config: PreprocessConfig) -> torch.Tensor:
-    """(…, H, W) grey in [0, 1] -> (…, 3, H, W) normalised with the backbone's own mean/std."""
-    import torch  # here, not at module level: the viewer shows its window before torch is imported
+def to_model_input(pixels: Any, config: PreprocessConfig) -> Any:
+    """(..., H, W) grey in [0, 1] -> (..., 3, H, W) normalised with the backbone's own mean/std.
 
-    t = torch.as_tensor(pixels, dtype=torch.float32)
+    A numpy array in gives a float32 numpy array out (the app: no torch). The trainer passes torch tensors,
+    possibly on a GPU; they are handled through the tensor's own methods, so this module never imports torch
+    and both paths compute the same float32 ``(x - mean) / std``.
+    """
+    if isinstance(pixels, np.ndarray):
+        x = np.asarray(pixels, dtype=np.float32)[..., None, :, :]
+        x = np.broadcast_to(x, (*x.shape[:-3], 3, *x.shape[-2:]))
+        mean = np.asarray(config.mean, dtype=np.float32).reshape(3, 1, 1)
+        std = np.asarray(config.std, dtype=np.float32).reshape(3, 1, 1)
+        return np.ascontiguousarray((x - mean) / std, dtype=np.float32)
+    t = pixels.float()
     t = t.unsqueeze(-3).expand(*t.shape[:-2], 3, *t.shape[-2:])
-    # on the input's device: the trainer normalises batches already on the GPU
-    mean = torch.tensor(config.mean, dtype=torch.float32, device=t.device).view(3, 1, 1)
-    std = torch.tensor(config.std, dtype=torch.float32, device=t.device).view(3, 1, 1)
+    mean = t.new_tensor(config.mean).view(3, 1, 1)  # on the input's device
+    std = t.new_tensor(config.std).view(3, 1, 1)
     return (t - mean) / std
 
 
-def preprocess(pixels: np.ndarray, config: PreprocessConfig) -> torch.Tensor:
-    """A study's display pixels (H, W) in [0, 1] -> model input (3, S, S)."""
+def preprocess(pixels: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """A study's display pixels (H, W) in [0, 1] -> model input (3, S, S) float32."""
     resized = resize_to_input(pixels, config.input_size)
     return to_model_input(standardize_intensity(resized, config.intensity), config)

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from .anonymise import HIDDEN, display_name, format_date, format_person_name
 from .batch import StudyResult
+from .model_card import ModelCard
 
 DISCLAIMER = ("cxrviewer is research and teaching software. It is NOT a medical device, it is not cleared "
               "or approved for clinical use, and its output must not be used for diagnosis or treatment.")
@@ -52,13 +53,14 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def model_card_html(card: dict | None) -> str:
+def model_card_html(model_card: ModelCard | None) -> str:
     """Data, metrics and intended use of a bundle, plus the not-a-medical-device statement."""
     e = html.escape
     parts = ["<h2>cxrviewer</h2>", f"<p><b>{e(DISCLAIMER)}</b></p>"]
-    if not card:
+    if model_card is None:
         parts.append("<p>No model bundle is installed: images can be viewed, but nothing is scored.</p>")
         return "\n".join(parts)
+    card = model_card.to_json()
     parts.append(f"<h3>Model: {e(str(card.get('name', '?')))}</h3>")
     parts.append("<table>")
     rows = [("Architecture", card.get("architecture")), ("Classes", ", ".join(card.get("class_names", []))),

@@ -180,7 +180,7 @@ class AIPanel(QWidget):
             self.label.setText(f"<span style='color:{MUTED}'>model output {p:.2f} ({html.escape(result.label)} at "
                                f"threshold) — shown for reference only</span>")
         else:
-            colour = POSITIVE if result.label.upper() == "PNEUMONIA" else NEGATIVE
+            colour = POSITIVE if result.positive else NEGATIVE
             self.probability.setText(
                 f"<span style='font-size:13px'>P(pneumonia)</span><br>"
                 f"<span style='font-size:30px; font-weight:bold; color:{colour}'>{p:.2f}</span>")

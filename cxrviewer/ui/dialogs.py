@@ -10,7 +10,7 @@ from cxrviewer.core.report import model_card_html
 
 
 class ModelCardDialog(QDialog):
-    def __init__(self, card: dict | None, parent=None):
+    def __init__(self, card, parent=None):  # ModelCard or None
         super().__init__(parent)
         self.setWindowTitle("About cxrviewer / model card")
         self.resize(720, 640)

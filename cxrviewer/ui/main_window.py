@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QM
 from cxrviewer.core.anonymise import banner_lines, display_name
 from cxrviewer.core.batch import StudyResult, scan_folder
 from cxrviewer.core.bundle import default_models_dir, read_card
+from cxrviewer.core.model_card import ModelCard
 from cxrviewer.core.catalog import bundle_labels, bundle_names
 from cxrviewer.core.errors import BundleError, StudyError
 from cxrviewer.core.rendering import (Orientation, composite, display_pixels, export_image, heat_rgba, orient,
@@ -70,7 +71,7 @@ class MainWindow(QMainWindow):
 
         # state
         self.model_name = ""
-        self.model_card: dict | None = None
+        self.model_card: ModelCard | None = None
         self.model_state = "loading"
         self.current_row: int | None = None
         self.study: Study | None = None
@@ -236,11 +237,11 @@ class MainWindow(QMainWindow):
         self.batch_total = 0
         self._queue([(e.row_id, e.result.path) for e in entries])
 
-    def _on_model_loaded(self, gen: int, name: str, card: dict) -> None:
+    def _on_model_loaded(self, gen: int, name: str, card: ModelCard) -> None:
         if gen != self.service.generation:
             return
         self.model_state, self.model_name, self.model_card = "ready", name, card
-        self.panel.set_model_status(f"Model ready: {name} (threshold {float(card['threshold']):.2f})")
+        self.panel.set_model_status(f"Model ready: {name} (threshold {card.threshold:.2f})")
         self.statusBar().showMessage(f"Model {name} loaded", 4000)
         self._refresh_panel()
         if self.panel.gradcam.isChecked():

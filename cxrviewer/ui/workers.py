@@ -1,6 +1,6 @@
 """Background model work: bundle loading, scoring and Grad-CAM on one worker thread.
 
-Every use of the torch model goes through one single-thread QThreadPool, so predictions and Grad-CAM
+Every use of the model goes through one single-thread QThreadPool, so predictions and Grad-CAM
 never run concurrently (the Predictor is not thread-safe for that). Workers never touch widgets: they
 only emit signals, which Qt delivers in the UI thread (queued connections).
 """
@@ -24,7 +24,7 @@ PRIORITY_INTERACTIVE = 10  # the study on screen and Grad-CAM jump the folder qu
 
 
 class ServiceSignals(QObject):
-    model_loaded = Signal(int, str, object)  # generation, bundle name, model card
+    model_loaded = Signal(int, str, object)  # generation, bundle name, ModelCard
     model_failed = Signal(int, str)  # generation, message ("" bundle path means no model)
     result_ready = Signal(int, int, object)  # ticket, row id, StudyResult
     cancelled = Signal(int, int)  # ticket, row id whose queued scoring was cancelled
@@ -65,6 +65,11 @@ class ModelService(QObject):
         self._reference_loaded = False
         self._reference = None
 
+    @property
+    def predictor(self):
+        """The loaded Predictor, or None (read-only: for reports such as the self-test's)."""
+        return self._predictor
+
     # -- plumbing --------------------------------------------------------------------------------
     def _submit(self, fn: Callable[[], None], priority: int) -> None:
         self.pool.start(_Task(fn), priority)
@@ -103,7 +108,7 @@ class ModelService(QObject):
                 self.signals.model_failed.emit(gen, "")
                 return
             try:
-                from cxrviewer.core.predictor import Predictor  # torch loads here, after the window is up
+                from cxrviewer.core.predictor import Predictor  # onnxruntime loads here, after the window is up
 
                 predictor = Predictor(load_bundle(bundle_dir))
             except BundleError as exc:

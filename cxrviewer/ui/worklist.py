@@ -130,7 +130,7 @@ class WorklistModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             if r.error or (col in (3, 4) and r.warnings):
                 return QColor(255, 200, 60) if col == 5 or r.warnings else QColor(255, 140, 120)
-            if col == 4 and r.label.upper() == "PNEUMONIA":
+            if col == 4 and r.positive:
                 return QColor(255, 122, 107)
             if e.state != DONE:
                 return QColor(150, 150, 150)

@@ -74,12 +74,12 @@ class PeakMemory:
 
 @pytest.fixture
 def tampered_models_dir(tmp_path, viewer_models_dir, viewer_bundle_name):
-    """A models folder whose only bundle has one bit flipped in its weights."""
+    """A models folder whose only bundle has one bit flipped in its ONNX graph (what the app runs)."""
     import shutil
 
     models = tmp_path / "models"
     shutil.copytree(viewer_models_dir / viewer_bundle_name, models / viewer_bundle_name)
-    weights = next((models / viewer_bundle_name).glob("*.pt"))
+    weights = models / viewer_bundle_name / "model.onnx"
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0x01
     weights.write_bytes(bytes(data))

@@ -19,7 +19,7 @@ from ..conftest import NATIVE_DIR
 def _copy(src, dst):
     shutil.copytree(src, dst)
     card = json.loads((dst / "model.json").read_text())
-    return dst, card, dst / card["weights_file"]
+    return dst, card
 
 
 def _rewrite_card(bundle, card, **changes):
@@ -28,34 +28,71 @@ def _rewrite_card(bundle, card, **changes):
     return card
 
 
-def _tamper(bundle, card, weights):
-    data = bytearray(weights.read_bytes())
+def _flip_bit(path):
+    data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # one bit in the middle of a tensor
-    weights.write_bytes(bytes(data))
+    path.write_bytes(bytes(data))
 
 
-def _truncate(bundle, card, weights):
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-def _truncate_and_rehash(bundle, card, weights):
-    _truncate(bundle, card, weights)
-    _rewrite_card(bundle, card, weights_sha256=sha256_file(weights))
+def _graph(bundle, card):
+    return bundle / card["onnx"]["file"]
 
 
-def _missing(bundle, card, weights):
-    weights.unlink()
+def _weights(bundle, card):
+    return bundle / card["weights_file"]
 
 
-def _card_truncated(bundle, card, weights):
+def _rehash_graph(bundle, card):
+    _rewrite_card(bundle, card, onnx=dict(card["onnx"], sha256=sha256_file(_graph(bundle, card))))
+
+
+def _onnx_without_hash(bundle, card):
+    _rewrite_card(bundle, card, onnx={k: v for k, v in card["onnx"].items() if k != "sha256"})
+
+
+def _card_truncated(bundle, card):
     text = (bundle / "model.json").read_text()
     (bundle / "model.json").write_text(text[: len(text) // 2])
 
 
-def _card_without_hash(bundle, card, weights):
-    card = dict(card)
-    del card["weights_sha256"]
-    (bundle / "model.json").write_text(json.dumps(card))
+def _graph_with_other_outputs(bundle, card):
+    _rewrite_card(bundle, card, onnx=dict(card["onnx"], outputs={"logits": "scores", "cam": "cam"}))
+
+
+# What the app runs: load_bundle + Predictor (ONNX Runtime), never the PyTorch weights.
+APP_CASES = {
+    "bit-flipped graph": (lambda b, c: _flip_bit(_graph(b, c)), "integrity check"),
+    "truncated graph": (lambda b, c: _truncate(_graph(b, c)), "integrity check"),
+    "truncated graph, card re-hashed": (lambda b, c: (_truncate(_graph(b, c)), _rehash_graph(b, c)),
+                                        "cannot be loaded by ONNX Runtime"),
+    "missing graph": (lambda b, c: _graph(b, c).unlink(), "missing"),
+    "truncated card": (lambda b, c: _card_truncated(b, c), "unreadable"),
+    "card without the graph's hash": (_onnx_without_hash, "lacks sha256"),
+    "threshold as text": (lambda b, c: _rewrite_card(b, c, threshold="0.5"), "threshold must be"),
+    "positive class not a class": (lambda b, c: _rewrite_card(b, c, positive_class="COVID"), "positive_class"),
+    "format 1 card": (lambda b, c: _rewrite_card(b, c, format_version=1), "bundle format 1"),
+    "card names outputs the graph lacks": (_graph_with_other_outputs, "card names"),
+}
+
+
+@pytest.mark.parametrize("case", list(APP_CASES))
+def test_bad_bundle_is_refused_by_the_app_with_a_clear_message(case, tmp_path, viewer_models_dir,
+                                                                 viewer_bundle_name):
+    from cxrviewer.core import Predictor
+
+    make_bad, fragment = APP_CASES[case]
+    bundle, card = _copy(viewer_models_dir / viewer_bundle_name, tmp_path / viewer_bundle_name)
+    make_bad(bundle, card)
+    with pytest.raises(BundleError) as info:
+        Predictor(load_bundle(bundle))
+    message = str(info.value)
+    assert fragment in message, message
+    assert viewer_bundle_name in message  # says which model
+    assert "\n" not in message  # one line
 
 
 class Evil:  # a pickled object that is not a tensor: weights_only loading must refuse it
@@ -63,42 +100,38 @@ class Evil:  # a pickled object that is not a tensor: weights_only loading must 
         return (print, ("code ran while loading weights",))
 
 
-def _pickled_code(bundle, card, weights):
-    torch.save({"features.0.0.weight": Evil()}, weights)
-    _rewrite_card(bundle, card, weights_sha256=sha256_file(weights))
+def _pickled_code(bundle, card):
+    torch.save({"features.0.0.weight": Evil()}, _weights(bundle, card))
+    _rewrite_card(bundle, card, weights_sha256=sha256_file(_weights(bundle, card)))
 
 
-def _other_architecture(bundle, card, weights):
-    _rewrite_card(bundle, card, architecture="resnet18")
-
-
-def _unknown_architecture(bundle, card, weights):
-    _rewrite_card(bundle, card, architecture="vgg-from-the-internet")
-
-
-CASES = {
-    "bit-flipped weights": (_tamper, "integrity check"),
-    "truncated weights": (_truncate, "integrity check"),
-    "truncated weights, card re-hashed": (_truncate_and_rehash, "do not load"),
-    "missing weights": (_missing, "missing"),
-    "truncated card": (_card_truncated, "unreadable"),
-    "card without hash": (_card_without_hash, "lacks weights_sha256"),
+# What the trainer reads (fine-tuning, re-export, evaluate's reference Grad-CAM): the PyTorch weights.
+TRAINER_CASES = {
+    "bit-flipped weights": (lambda b, c: _flip_bit(_weights(b, c)), "integrity check"),
+    "truncated weights": (lambda b, c: _truncate(_weights(b, c)), "integrity check"),
+    "truncated weights, card re-hashed": (
+        lambda b, c: (_truncate(_weights(b, c)),
+                      _rewrite_card(b, c, weights_sha256=sha256_file(_weights(b, c)))), "do not load"),
+    "missing weights": (lambda b, c: _weights(b, c).unlink(), "missing"),
     "pickled code in weights": (_pickled_code, "do not load"),
-    "card names another architecture": (_other_architecture, "do not load into resnet18"),
-    "unknown architecture": (_unknown_architecture, "do not load"),
+    "card names another architecture": (lambda b, c: _rewrite_card(b, c, architecture="resnet18"),
+                                        "do not load into resnet18"),
+    "unknown architecture": (lambda b, c: _rewrite_card(b, c, architecture="vgg-from-the-internet"), "do not load"),
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_bad_bundle_is_refused_with_a_clear_message(case, tmp_path, viewer_models_dir, viewer_bundle_name, capsys):
-    make_bad, fragment = CASES[case]
-    bundle, card, weights = _copy(viewer_models_dir / viewer_bundle_name, tmp_path / viewer_bundle_name)
-    make_bad(bundle, card, weights)
+@pytest.mark.parametrize("case", list(TRAINER_CASES))
+def test_bad_weights_are_refused_by_the_trainer(case, tmp_path, viewer_models_dir, viewer_bundle_name, capsys):
+    from trainer.models import load_torch_model
+
+    make_bad, fragment = TRAINER_CASES[case]
+    bundle, card = _copy(viewer_models_dir / viewer_bundle_name, tmp_path / viewer_bundle_name)
+    make_bad(bundle, card)
     with pytest.raises(BundleError) as info:
-        load_bundle(bundle)
+        load_torch_model(bundle)
     message = str(info.value)
     assert fragment in message, message
-    assert viewer_bundle_name in message  # says which model
+    assert viewer_bundle_name in message
     assert "code ran while loading weights" not in capsys.readouterr().out
 
 
