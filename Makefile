@@ -3,24 +3,39 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+APP_STAMP := $(VENV)/.installed-app
 SHARED := ../shared
 DATA := $(SHARED)/data/kermany224
 # Training only: glibc's allocator thrashes on batch-sized tensors on these machines (raising the thresholds
 # gave 2.8x), but the same settings keep freed memory from returning to the OS, so the app does not get them.
 TRAIN_ENV := MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000
 
-.PHONY: install run test bench package package-test train-mobilenet train-resnet50 evaluate clean
+.PHONY: install run lint test bench package package-test train-mobilenet train-resnet50 evaluate clean
 
+# `make test` (and everything that trains, exports or measures): the app plus the trainer, linters and tests.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(APP_STAMP)
+
+# `make run`: only what the app needs (no torch); a venv made by `make test` already has it.
+$(APP_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $(APP_STAMP)
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(APP_STAMP)
 	$(PY) -m cxrviewer
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m "not slow"

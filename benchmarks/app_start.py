@@ -2,8 +2,9 @@
 
 argv: T0 (the parent's time.time() just before spawning) MODEL_NAME. Prints one JSON line:
 window_s (window shown and painted), ready_s (model loaded), rss_* (MB) after model load, after scoring
-the demo studies and after one Grad-CAM.
+the demo studies and after one Grad-CAM, and which training-only libraries the process imported (none).
 """
+
 import json
 import sys
 import time
@@ -26,6 +27,7 @@ def main():
 
     from cxrviewer.ui.app import DEMO_DIR
     from cxrviewer.ui.main_window import MainWindow
+    from cxrviewer.ui.selftest import TRAINING_ONLY_MODULES
     from cxrviewer.ui.theme import apply_dark_theme
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -50,10 +52,20 @@ def main():
     while window.current_heat() is None and time.time() - t < 60:
         app.processEvents()
         time.sleep(0.002)
-    print(json.dumps({"window_s": window_s, "ready_s": ready_s, "model_state": window.model_state,
-                      "backend": getattr(window.service._predictor, "backend", "?"),
-                      "rss_ready_mb": ready_mem["VmRSS"], "rss_scored_mb": scored_mem["VmRSS"],
-                      "peak_rss_mb": mem()["VmHWM"]}), flush=True)
+    print(
+        json.dumps(
+            {
+                "window_s": window_s,
+                "ready_s": ready_s,
+                "model_state": window.model_state,
+                "training_modules_loaded": sorted({m.split(".")[0] for m in sys.modules} & TRAINING_ONLY_MODULES),
+                "rss_ready_mb": ready_mem["VmRSS"],
+                "rss_scored_mb": scored_mem["VmRSS"],
+                "peak_rss_mb": mem()["VmHWM"],
+            }
+        ),
+        flush=True,
+    )
     window.close()
 
 

@@ -4,6 +4,7 @@
 
 The batch path imports only the Qt-free core (PySide6 is never imported there).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,15 +19,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cxrviewer",
         description="Offline chest X-ray viewer with a pneumonia classifier and Grad-CAM. "
-                    "Not a medical device; not for diagnosis.")
+        "Not a medical device; not for diagnosis.",
+    )
     p.add_argument("paths", nargs="*", help="files or folders to open (default: the demo studies)")
     p.add_argument("--batch", metavar="FOLDER", help="score every file under FOLDER without a GUI")
     p.add_argument("--csv", metavar="OUT.csv", help="where --batch writes its results")
     p.add_argument("--model", metavar="NAME", help="model bundle to use (default: the first one)")
     p.add_argument("--models-dir", metavar="DIR", help="folder holding model bundles (default: resources/models)")
-    p.add_argument("--self-test", action="store_true",
-                   help="open the demo studies offscreen, run the model and Grad-CAM, check every step, write a "
-                        "JSON report and a screenshot to --out; exit 0 only if all passed (no network allowed)")
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="open the demo studies offscreen, run the model and Grad-CAM, check every step, write a "
+        "JSON report and a screenshot to --out; exit 0 only if all passed (no network allowed)",
+    )
     p.add_argument("--out", metavar="DIR", help="where --self-test writes its report (default: a new temporary folder)")
     return p
 
@@ -74,9 +79,15 @@ def run_batch_cli(args) -> int:
             if args.model:
                 return EXIT_MISUSE
     try:
-        results = run_batch(folder, args.csv, predictor, load_reference(),
-                            progress=lambda i, n, r: print(f"[{i}/{n}] {r.path.name}: "
-                                                           f"{r.error or r.label or r.status}", file=sys.stderr))
+        results = run_batch(
+            folder,
+            args.csv,
+            predictor,
+            load_reference(),
+            progress=lambda i, n, r: print(
+                f"[{i}/{n}] {r.path.name}: {r.error or r.label or r.status}", file=sys.stderr
+            ),
+        )
     except OSError as exc:
         print(f"cxrviewer: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_MISUSE

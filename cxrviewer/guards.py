@@ -9,6 +9,7 @@ this process's IPv4/IPv6 sockets from /proc. Audit hooks cannot be removed; ``st
 ``FileSnapshot`` lists every file under some folders (name, size, mtime) so the self-test can prove that a
 run wrote nothing there.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,14 +19,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Audit events that mean "this process is trying to use the network".
-NETWORK_EVENTS = frozenset({
-    "socket.__new__", "socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg",
-    "socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo",
-    "urllib.Request", "http.client.connect", "ftplib.connect", "smtplib.connect", "webbrowser.open",
-})
+NETWORK_EVENTS = frozenset(
+    {
+        "socket.__new__",
+        "socket.connect",
+        "socket.bind",
+        "socket.sendto",
+        "socket.sendmsg",
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyaddr",
+        "socket.getnameinfo",
+        "urllib.Request",
+        "http.client.connect",
+        "ftplib.connect",
+        "smtplib.connect",
+        "webbrowser.open",
+    }
+)
 # Audit events recorded for the report but allowed: they start programs (which could reach the network).
-PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
-                            "os.startfile"})
+PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.startfile"})
 
 
 class NetworkBlockedError(PermissionError):
@@ -39,7 +52,7 @@ class NetworkGuard:
     armed: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self) -> "NetworkGuard":
+    def start(self) -> NetworkGuard:
         self.armed = True
         sys.addaudithook(self._hook)
         return self
@@ -100,8 +113,14 @@ class FileSnapshot:
     ``skip_names``. ``recursive=False`` looks at the roots' own entries only (for a working directory that
     may be a home folder)."""
 
-    def __init__(self, roots: list[Path], ignore: list[Path] | None = None, recursive: bool = True,
-                 skip_names: set[str] | frozenset[str] = frozenset(), limit: int = 200_000):
+    def __init__(
+        self,
+        roots: list[Path],
+        ignore: list[Path] | None = None,
+        recursive: bool = True,
+        skip_names: set[str] | frozenset[str] = frozenset(),
+        limit: int = 200_000,
+    ):
         self.roots = [Path(r).resolve() for r in roots if Path(r).exists()]
         self.ignore = {Path(p).resolve() for p in (ignore or [])}
         self.recursive = recursive

@@ -1,4 +1,5 @@
 """Shared fixtures: paths to ../shared data, the shipped bundles, a tiny trained bundle."""
+
 from __future__ import annotations
 
 import os
@@ -54,8 +55,28 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
 
     base = tmp_path_factory.mktemp("tiny")
     run, models = base / "run", base / "models"
-    trainer_main(["train", "--arch", "mobilenet_v2", "--data", str(KERMANY), "--limit", "96", "--epochs", "3",
-                  "--batch-size", "16", "--image-size", "64", "--lr", "2e-3", "--out", str(run), "--no-progress"])
+    trainer_main(
+        [
+            "train",
+            "--arch",
+            "mobilenet_v2",
+            "--data",
+            str(KERMANY),
+            "--limit",
+            "96",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "16",
+            "--image-size",
+            "64",
+            "--lr",
+            "2e-3",
+            "--out",
+            str(run),
+            "--no-progress",
+        ]
+    )
     trainer_main(["export", "--run", str(run), "--name", "tiny-test", "--models-dir", str(models)])
     return run, models / "tiny-test"
 
@@ -83,8 +104,26 @@ def viewer_models_dir(request, tmp_path_factory) -> Path:
     from trainer.__main__ import main as trainer_main
 
     base = tmp_path_factory.mktemp("viewer-bundle")
-    trainer_main(["train", "--arch", "mobilenet_v2", "--data", str(KERMANY), "--limit", "120", "--epochs", "1",
-                  "--batch-size", "16", "--image-size", "64", "--out", str(base / "run"), "--no-progress"])
+    trainer_main(
+        [
+            "train",
+            "--arch",
+            "mobilenet_v2",
+            "--data",
+            str(KERMANY),
+            "--limit",
+            "120",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--image-size",
+            "64",
+            "--out",
+            str(base / "run"),
+            "--no-progress",
+        ]
+    )
     trainer_main(["export", "--run", str(base / "run"), "--name", "tiny-test", "--models-dir", str(base / "models")])
     return base / "models"
 

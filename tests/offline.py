@@ -4,6 +4,7 @@
 every test); ``offline_env()`` gives a subprocess the same block through a ``sitecustomize`` module, so the
 app itself can be run offline from a test.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -77,7 +78,9 @@ def offline_env(base_env: dict | None = None) -> dict:
         f"sys.path.insert(0, {str(here.parent)!r})\n"
         "from tests.offline import block_sockets\n"
         "block_sockets()\n"
-        "sys.path.pop(0)\n", encoding="utf-8")
+        "sys.path.pop(0)\n",
+        encoding="utf-8",
+    )
     env = dict(os.environ if base_env is None else base_env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH", "")) if p)
     env["CXR_SOCKETS_BLOCKED"] = "1"

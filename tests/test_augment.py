@@ -1,4 +1,5 @@
 """Training augmentation: geometry does what its settings say, on a synthetic target and a real film."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,14 +10,15 @@ from trainer.augment import AugmentConfig, augment_batch
 
 from .conftest import KERMANY
 
-GEOMETRY_ONLY = dict(rotate_deg=0.0, translate=0.0, brightness=0.0, contrast=(1.0, 1.0), gamma=(1.0, 1.0),
-                     blur_p=0.0, noise_std=0.0)
+GEOMETRY_ONLY = dict(
+    rotate_deg=0.0, translate=0.0, brightness=0.0, contrast=(1.0, 1.0), gamma=(1.0, 1.0), blur_p=0.0, noise_std=0.0
+)
 
 
 def _square_batch(n: int, side: int = 96, half: int = 16) -> torch.Tensor:
     x = torch.zeros(n, 1, side, side)
     c = side // 2
-    x[:, :, c - half:c + half, c - half:c + half] = 1.0
+    x[:, :, c - half : c + half, c - half : c + half] = 1.0
     return x
 
 
@@ -33,7 +35,7 @@ def test_aspect_jitter_stretches_one_axis_against_the_other():
     assert ratios.min() < 0.9 and ratios.max() > 1.1  # both directions occur
     assert ratios.min() > 1 / 1.5 - 0.08 and ratios.max() < 1.5 + 0.08  # never beyond the setting
     areas = np.array([w * h for w, h in map(_extent, out)])
-    assert np.all(np.abs(areas / 32 ** 2 - 1) < 0.12)  # stretch keeps the area: it is not a zoom
+    assert np.all(np.abs(areas / 32**2 - 1) < 0.12)  # stretch keeps the area: it is not a zoom
 
 
 def test_without_aspect_jitter_a_square_stays_square_and_zoom_follows_scale():

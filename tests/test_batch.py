@@ -1,4 +1,5 @@
 """Folder scanning, per-file assessment and the headless batch CSV (python -m cxrviewer --batch)."""
+
 import csv
 import hashlib
 import shutil
@@ -16,8 +17,6 @@ from .conftest import DICOM_DIR, NATIVE_DIR, REPO
 
 def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 
 
 def test_scan_finds_images_recursively_and_skips_others(mixed_folder):
@@ -38,8 +37,18 @@ def test_assess_file_never_raises_and_says_why(mixed_folder, viewer_predictor):
 
 def test_batch_csv_matches_core_predictions(tmp_path, viewer_models_dir, viewer_bundle_name, viewer_predictor):
     out = tmp_path / "native.csv"
-    rc = main(["--batch", str(NATIVE_DIR), "--csv", str(out), "--models-dir", str(viewer_models_dir),
-               "--model", viewer_bundle_name])
+    rc = main(
+        [
+            "--batch",
+            str(NATIVE_DIR),
+            "--csv",
+            str(out),
+            "--models-dir",
+            str(viewer_models_dir),
+            "--model",
+            viewer_bundle_name,
+        ]
+    )
     assert rc == 0
     rows = read_batch_csv(out)
     assert tuple(rows[0].keys()) == BATCH_COLUMNS
@@ -82,10 +91,34 @@ def test_batch_flags_non_chest_input(tmp_path, viewer_models_dir):
 
 def test_batch_misuse_exits_non_zero(tmp_path, viewer_models_dir):
     assert main(["--batch", str(tmp_path / "missing"), "--csv", str(tmp_path / "o.csv")]) != 0
-    assert main(["--batch", str(NATIVE_DIR), "--csv", str(tmp_path / "no" / "dir" / "o.csv"),
-                 "--models-dir", str(viewer_models_dir)]) != 0
-    assert main(["--batch", str(NATIVE_DIR), "--csv", str(tmp_path / "o.csv"), "--model", "no-such-model",
-                 "--models-dir", str(viewer_models_dir)]) != 0
+    assert (
+        main(
+            [
+                "--batch",
+                str(NATIVE_DIR),
+                "--csv",
+                str(tmp_path / "no" / "dir" / "o.csv"),
+                "--models-dir",
+                str(viewer_models_dir),
+            ]
+        )
+        != 0
+    )
+    assert (
+        main(
+            [
+                "--batch",
+                str(NATIVE_DIR),
+                "--csv",
+                str(tmp_path / "o.csv"),
+                "--model",
+                "no-such-model",
+                "--models-dir",
+                str(viewer_models_dir),
+            ]
+        )
+        != 0
+    )
 
 
 def test_batch_without_any_model_still_writes_rows(tmp_path):
@@ -102,10 +135,12 @@ def test_batch_mode_never_imports_qt(tmp_path, viewer_models_dir):
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm", folder)
-    code = ("import sys; from cxrviewer.__main__ import main; "
-            f"rc = main(['--batch', {str(folder)!r}, '--csv', {str(tmp_path / 'o.csv')!r}, "
-            f"'--models-dir', {str(viewer_models_dir)!r}]); "
-            "print(rc, any(m.startswith('PySide6') for m in sys.modules))")
+    code = (
+        "import sys; from cxrviewer.__main__ import main; "
+        f"rc = main(['--batch', {str(folder)!r}, '--csv', {str(tmp_path / 'o.csv')!r}, "
+        f"'--models-dir', {str(viewer_models_dir)!r}]); "
+        "print(rc, any(m.startswith('PySide6') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert out.stdout.split()[-2:] == ["0", "False"], out.stderr
     with open(tmp_path / "o.csv", newline="") as fh:

@@ -1,4 +1,5 @@
 """Bundle discovery and the model menu's labels, on the shipped bundles and a trained tiny one."""
+
 import json
 import shutil
 

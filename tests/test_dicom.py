@@ -1,4 +1,5 @@
 """The DICOM pixel pipeline on the real CR files in ../shared/data/dicom."""
+
 import numpy as np
 import pydicom
 import pytest
@@ -26,9 +27,11 @@ def test_every_dicom_loads_as_grey_image(path):
     assert study.metadata["modality"] == ds.Modality
 
 
-@pytest.mark.parametrize("path", [p for p in DICOM_FILES
-                                  if pydicom.dcmread(p, stop_before_pixels=True).PhotometricInterpretation
-                                  == "MONOCHROME1"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    [p for p in DICOM_FILES if pydicom.dcmread(p, stop_before_pixels=True).PhotometricInterpretation == "MONOCHROME1"],
+    ids=lambda p: p.name,
+)
 def test_monochrome1_displays_high_values_dark(path):
     study = load_study(path)
     assert study.invert
@@ -42,8 +45,8 @@ def test_monochrome1_chest_shows_bone_bright_lungs_dark(name):
     px = load_study(DICOM_DIR / name).pixels
     h, w = px.shape
     rows = slice(int(h * 0.3), int(h * 0.6))
-    mediastinum = px[rows, int(w * 0.46):int(w * 0.54)].mean()
-    lungs = np.mean([px[rows, int(w * 0.2):int(w * 0.35)].mean(), px[rows, int(w * 0.65):int(w * 0.8)].mean()])
+    mediastinum = px[rows, int(w * 0.46) : int(w * 0.54)].mean()
+    lungs = np.mean([px[rows, int(w * 0.2) : int(w * 0.35)].mean(), px[rows, int(w * 0.65) : int(w * 0.8)].mean()])
     assert mediastinum > lungs + 0.1
 
 

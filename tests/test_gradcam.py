@@ -19,7 +19,7 @@ def square_images(n, size, rng):
         r, c = rng.integers(4, size - 12, 2)
         boxes.append((r, c))
         if y[i]:
-            x[i, 0, r:r + 8, c:c + 8] = 1.0
+            x[i, 0, r : r + 8, c : c + 8] = 1.0
     return torch.from_numpy(x).repeat(1, 3, 1, 1), torch.from_numpy(y), boxes
 
 
@@ -27,9 +27,17 @@ def trained_square_model(pool: nn.Module, steps: int = 150) -> tuple[nn.Module, 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     model = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
-        pool, nn.Flatten(), nn.Linear(16, 2))
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.ReLU(),
+        pool,
+        nn.Flatten(),
+        nn.Linear(16, 2),
+    )
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     for _ in range(steps):
         x, y, _ = square_images(32, 48, rng)
@@ -89,8 +97,15 @@ def test_export_refuses_a_head_that_is_not_gap_linear():
 
 def test_export_refuses_a_nonlinear_head_after_average_pooling():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 8),
+        nn.ReLU(),
+        nn.Linear(8, 2),
+    ).eval()
     x = torch.randn(4, 3, 32, 32)
     with pytest.raises(ExportRefused):
         check_gap_linear_head(model, model[1], model[6], x)

@@ -1,4 +1,5 @@
 """Input checks on real files: non-chest, lateral, FOR PROCESSING, colour and out-of-distribution input."""
+
 import json
 
 import numpy as np
@@ -7,8 +8,15 @@ import pytest
 from PIL import Image
 
 from cxrviewer.core import load_study
-from cxrviewer.core.input_checks import (Reference, check_study, default_reference_path, load_reference,
-                                         metadata_warnings, ood_distance, thumbnail_features)
+from cxrviewer.core.input_checks import (
+    Reference,
+    check_study,
+    default_reference_path,
+    load_reference,
+    metadata_warnings,
+    ood_distance,
+    thumbnail_features,
+)
 from cxrviewer.core.study import Study
 
 from .conftest import DICOM_DIR, KERMANY, NATIVE_DIR
@@ -75,9 +83,12 @@ def test_native_chest_films_are_not_flagged(reference):
 def test_out_of_distribution_images_are_flagged(reference, transform):
     study = load_study(NATIVE_DIR / "PNEUMONIA" / "person1251_bacteria_3208.jpeg")
     px = study.pixels
-    changed = {"rot90": lambda: np.rot90(px), "invert": lambda: 1.0 - px,
-               "noise": lambda: np.random.default_rng(0).random(px.shape, dtype=np.float32),
-               "blank": lambda: np.full_like(px, 0.5)}[transform]()
+    changed = {
+        "rot90": lambda: np.rot90(px),
+        "invert": lambda: 1.0 - px,
+        "noise": lambda: np.random.default_rng(0).random(px.shape, dtype=np.float32),
+        "blank": lambda: np.full_like(px, 0.5),
+    }[transform]()
     fake = Study(path=study.path, pixels=np.ascontiguousarray(changed, dtype=np.float32), metadata={})
     assert any("Unlike the training images" in w for w in check_study(fake, reference))
 

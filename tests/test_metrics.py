@@ -1,4 +1,5 @@
 """Metrics against hand-computable cases."""
+
 import math
 
 import numpy as np
@@ -31,7 +32,7 @@ def test_constant_predictions():
     assert m["sensitivity"] == 1.0 and m["specificity"] == 0.0 and m["accuracy"] == 5 / 8
     # all in one bin: |5/8 - 0.7|
     assert m["ece"] == pytest.approx(abs(5 / 8 - 0.7))
-    assert m["brier"] == pytest.approx((3 * 0.7 ** 2 + 5 * 0.3 ** 2) / 8)
+    assert m["brier"] == pytest.approx((3 * 0.7**2 + 5 * 0.3**2) / 8)
     # weighted precision: NORMAL precision 0 (no predictions), PNEUMONIA precision 5/8, weights 3/8 and 5/8
     assert m["precision"] == pytest.approx(5 / 8 * 5 / 8)
     # weighted F1: NORMAL F1 0, PNEUMONIA F1 = 2*(5/8)*1/(5/8+1) = 10/13
@@ -40,8 +41,21 @@ def test_constant_predictions():
 
 def test_required_keys():
     m = compute_metrics(Y, np.linspace(0, 1, 8), 0.5, n_boot=20)
-    for key in ("n_images", "threshold", "accuracy", "precision", "recall", "f1", "sensitivity", "specificity",
-                "roc_auc", "pr_auc", "ece", "brier", "confusion_matrix"):
+    for key in (
+        "n_images",
+        "threshold",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "sensitivity",
+        "specificity",
+        "roc_auc",
+        "pr_auc",
+        "ece",
+        "brier",
+        "confusion_matrix",
+    ):
         assert key in m
     assert set(m["ci95"]) == {"accuracy", "sensitivity", "specificity", "roc_auc"}
     for lo, hi in m["ci95"].values():

@@ -33,7 +33,7 @@ def test_graph_reproduces_pytorch_and_pytorch_grad_cam(bundle_dir):
     studies = real_studies()
     x = np.stack([predictor.model_input(s) for s in studies])
     logits_n, cams = predictor.model(x)
-    logits_1 = np.concatenate([predictor.model(x[i:i + 1])[0] for i in range(len(x))])
+    logits_1 = np.concatenate([predictor.model(x[i : i + 1])[0] for i in range(len(x))])
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     assert np.abs(logits_n - expected).max() <= 1e-4
@@ -114,9 +114,20 @@ w.close()
 
 
 def test_app_process_never_imports_torch_or_training_libraries(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", TORCH_FREE_APP, str(REPO / "resources" / "demo"), str(MODELS_DIR),
-                           str(tmp_path / "batch.csv")], capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            TORCH_FREE_APP,
+            str(REPO / "resources" / "demo"),
+            str(MODELS_DIR),
+            str(tmp_path / "batch.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("LOADED"))
     assert line == "LOADED ", f"the app imported: {line[7:]}"

@@ -1,9 +1,10 @@
 """The app path (original file) and the training path (224 px copy) give nearly the same model input."""
+
 import numpy as np
 import pytest
 import torch
 
-from cxrviewer.core import PreprocessConfig, Predictor, load_bundle, load_study, preprocess, to_model_input
+from cxrviewer.core import Predictor, PreprocessConfig, load_bundle, load_study, preprocess, to_model_input
 
 from .conftest import KERMANY, NATIVE_DIR, shipped_bundles
 
@@ -41,7 +42,7 @@ def test_preprocess_squashes_without_crop():
     assert h != w
     x = preprocess(study.pixels, PreprocessConfig(input_size=64))
     # left and right quarters of the original land in the left and right quarters of the input
-    left, right = study.pixels[:, : w // 4].mean(), study.pixels[:, -w // 4:].mean()
+    left, right = study.pixels[:, : w // 4].mean(), study.pixels[:, -w // 4 :].mean()
     g = x[0] * 0.229 + 0.485
     assert abs(float(g[:, :16].mean()) - left) < 0.03 and abs(float(g[:, -16:].mean()) - right) < 0.03
 

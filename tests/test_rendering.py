@@ -1,4 +1,5 @@
 """Rendering helpers: orientation shared by image and heat map, compositing, export, anonymised text."""
+
 import numpy as np
 
 from cxrviewer.core import load_study
@@ -43,7 +44,7 @@ def test_export_image_has_banner_strip_and_colour_bar():
     assert plain.width == 300 and plain.height > 200
     assert with_bar.width > 300
     assert np.asarray(plain)[: plain.height - 200].max() > 0  # text drawn in the strip above the image
-    assert np.asarray(plain)[plain.height - 200:].max() == 0  # the image itself is untouched
+    assert np.asarray(plain)[plain.height - 200 :].max() == 0  # the image itself is untouched
 
 
 def test_anonymised_banner_and_csv_hide_patient_data():
@@ -54,7 +55,12 @@ def test_anonymised_banner_and_csv_hide_patient_data():
     for secret in ("CompressedSamples", "9RG1", "2004", "19400305", "Philips Medical Systems Hamburg"):
         assert secret not in hidden
     assert HIDDEN in hidden
-    r = StudyResult(path=DICOM_DIR / "RG1_J2KI.dcm", patient_name=meta["patient_name"],
-                    patient_id=meta["patient_id"], study_date=meta["study_date"], probability=0.5)
+    r = StudyResult(
+        path=DICOM_DIR / "RG1_J2KI.dcm",
+        patient_name=meta["patient_name"],
+        patient_id=meta["patient_id"],
+        study_date=meta["study_date"],
+        probability=0.5,
+    )
     text = " ".join(" ".join(row.values()) for row in worklist_rows([r], anonymise=True))
     assert "CompressedSamples" not in text and "9RG1" not in text and "RG1_J2KI" not in text

@@ -1,6 +1,7 @@
 """`cxrviewer --self-test` from source: passes on this checkout, and fails when the model cannot run, when
 something opens a socket, or when a file is written outside --out. Each run is a child process with a fresh
 HOME and TMPDIR, so the test also proves that the run leaves nothing behind there."""
+
 import json
 import os
 import shutil
@@ -52,9 +53,15 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _env(tmp_path: Path) -> dict:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path / "tmp"),
-               XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"), XDG_CACHE_HOME=str(tmp_path / "home" / ".cache"),
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        HOME=str(tmp_path / "home"),
+        TMPDIR=str(tmp_path / "tmp"),
+        XDG_CONFIG_HOME=str(tmp_path / "home" / ".config"),
+        XDG_CACHE_HOME=str(tmp_path / "home" / ".cache"),
+        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+    )
     for var in ("TORCHINDUCTOR_CACHE_DIR", "MPLCONFIGDIR"):
         env.pop(var, None)
     for sub in ("home", "tmp", "cwd"):
@@ -68,15 +75,27 @@ def _leftovers(tmp_path: Path) -> list[str]:
 
 def test_self_test_from_source_passes_and_leaves_nothing_behind(tmp_path):
     env, out = _env(tmp_path), tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-c", BLOCKED_IMPORTS_DRIVER, "--self-test", "--out", str(out)],
-                          cwd=tmp_path / "cwd", env=dict(env, PYTHONPATH=str(REPO)), capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", BLOCKED_IMPORTS_DRIVER, "--self-test", "--out", str(out)],
+        cwd=tmp_path / "cwd",
+        env=dict(env, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((out / "self-test.json").read_text())
     assert report["ok"] and not report["failed"] and report["frozen"] is False
     names = {s["name"] for s in report["steps"]}
-    assert {"DICOM decoders", "scoring on the worker thread", "Grad-CAM on the worker thread", "render offscreen",
-            "no network", "no stray files", "no torch or training libraries loaded"} <= names
+    assert {
+        "DICOM decoders",
+        "scoring on the worker thread",
+        "Grad-CAM on the worker thread",
+        "render offscreen",
+        "no network",
+        "no stray files",
+        "no torch or training libraries loaded",
+    } <= names
     steps = {s["name"]: s for s in report["steps"]}
     studies = steps["scoring on the worker thread"]["detail"]["studies"]
     assert any(name.endswith(".dcm") for name in studies) and len(studies) == 3
@@ -94,9 +113,14 @@ def test_self_test_fails_on_a_broken_model_a_socket_and_a_stray_file(tmp_path):
     shutil.copytree(bundle, broken / bundle.name)
     weights = broken / bundle.name / "model.onnx"
     weights.write_bytes(weights.read_bytes()[:-64] + bytes(64))  # sha256 no longer matches the card
-    proc = subprocess.run([sys.executable, "-c", FAULTY_DRIVER, "--self-test", "--out", str(out),
-                           "--models-dir", str(broken)], cwd=tmp_path / "cwd", env=dict(env, PYTHONPATH=str(REPO)),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", FAULTY_DRIVER, "--self-test", "--out", str(out), "--models-dir", str(broken)],
+        cwd=tmp_path / "cwd",
+        env=dict(env, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((out / "self-test.json").read_text())
     assert not report["ok"]
@@ -123,5 +147,8 @@ def test_file_snapshot_sees_created_modified_and_deleted_files(tmp_path):
     (tmp_path / "b").unlink()
     (tmp_path / "c").write_text("new")
     (tmp_path / "skip" / "ignored").write_text("x")
-    assert snap.changes() == {"created": [str(tmp_path / "c")], "modified": [str(tmp_path / "a")],
-                              "deleted": [str(tmp_path / "b")]}
+    assert snap.changes() == {
+        "created": [str(tmp_path / "c")],
+        "modified": [str(tmp_path / "a")],
+        "deleted": [str(tmp_path / "b")],
+    }

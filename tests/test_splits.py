@@ -1,4 +1,5 @@
 """Patient-disjoint, stratified, reproducible splits on the real Kermany pool."""
+
 from collections import Counter
 
 import pytest
@@ -37,9 +38,11 @@ def test_no_patient_in_two_splits(pool):
 
 def test_stratified(pool):
     splits = patient_split(pool, 0.1, 0.1, seed=0)
+
     def pneumonia_share(recs):
         per_patient = {r.patient: r.label for r in recs}
         return sum(per_patient.values()) / len(per_patient)
+
     overall = pneumonia_share(pool)
     for name, recs in splits.items():
         assert abs(pneumonia_share(recs) - overall) < 0.01, name

@@ -1,4 +1,5 @@
 """Bad input gets a typed, readable error (the app shows the message and goes on)."""
+
 import numpy as np
 import pydicom
 import pytest

@@ -1,4 +1,5 @@
 """A real (tiny) training run: loss falls, a bundle is exported, reloads, predicts; tampering is refused."""
+
 import json
 import shutil
 
@@ -14,8 +15,7 @@ from .conftest import NATIVE_DIR
 
 def test_run_folder_contents(tiny_run):
     run, _ = tiny_run
-    for name in ("splits.csv", "epochs.jsonl", "history.json", "best.pt", "last.pt", "run.json",
-                 "learning_curves.png"):
+    for name in ("splits.csv", "epochs.jsonl", "history.json", "best.pt", "last.pt", "run.json", "learning_curves.png"):
         assert (run / name).is_file(), name
 
 
@@ -34,9 +34,22 @@ def test_run_summary_has_calibration_and_internal_test(tiny_run):
 
 def test_bundle_card_is_complete(tiny_bundle_dir):
     card = json.loads((tiny_bundle_dir / "model.json").read_text())
-    for key in ("format_version", "architecture", "preprocess", "class_names", "positive_class", "threshold",
-                "temperature", "weights_sha256", "onnx", "gradcam", "training", "metrics", "intended_use",
-                "limitations"):
+    for key in (
+        "format_version",
+        "architecture",
+        "preprocess",
+        "class_names",
+        "positive_class",
+        "threshold",
+        "temperature",
+        "weights_sha256",
+        "onnx",
+        "gradcam",
+        "training",
+        "metrics",
+        "intended_use",
+        "limitations",
+    ):
         assert key in card, key
     assert card["preprocess"]["input_size"] == 64
     assert card["weights_sha256"] == sha256_file(tiny_bundle_dir / card["weights_file"])
@@ -133,9 +146,26 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, monkeypatch):
 
     from .conftest import KERMANY
 
-    args = ["train", "--arch", "mobilenet_v2", "--data", str(KERMANY), "--limit", "48", "--epochs", "2",
-            "--batch-size", "16", "--image-size", "32", "--patience", "0", "--out", str(tmp_path / "run"),
-            "--no-progress"]
+    args = [
+        "train",
+        "--arch",
+        "mobilenet_v2",
+        "--data",
+        str(KERMANY),
+        "--limit",
+        "48",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--image-size",
+        "32",
+        "--patience",
+        "0",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
     real_predict = train_module.predict_logits
     calls = {"n": 0}
 
@@ -176,9 +206,28 @@ def test_time_budget_stops_early_and_keeps_the_best_checkpoint(tmp_path):
     from .conftest import KERMANY
 
     run = tmp_path / "run"
-    trainer_main(["train", "--arch", "mobilenet_v2", "--data", str(KERMANY), "--limit", "48", "--epochs", "5",
-                  "--batch-size", "16", "--image-size", "32", "--max-minutes", "0.001", "--out", str(run),
-                  "--no-progress"])
+    trainer_main(
+        [
+            "train",
+            "--arch",
+            "mobilenet_v2",
+            "--data",
+            str(KERMANY),
+            "--limit",
+            "48",
+            "--epochs",
+            "5",
+            "--batch-size",
+            "16",
+            "--image-size",
+            "32",
+            "--max-minutes",
+            "0.001",
+            "--out",
+            str(run),
+            "--no-progress",
+        ]
+    )
     summary = json.loads((run / "run.json").read_text())
     assert summary["epochs_run"] == 1
     assert summary["stop_reason"].startswith("time budget")

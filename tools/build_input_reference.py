@@ -9,6 +9,7 @@ counted there, together with every image of the official val folder). Also print
 shared full-resolution films and DICOM files, and of simple corruptions of hold-out images, so the
 detection side can be judged too. Reads only; writes only --out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cxrviewer.core import load_study  # noqa: E402
-from cxrviewer.core.input_checks import (  # noqa: E402
-    Reference, fit_reference, metadata_warnings, thumbnail_features)
+from cxrviewer.core.input_checks import Reference, fit_reference, metadata_warnings, thumbnail_features  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 
@@ -38,8 +38,13 @@ def features(paths: list[Path]) -> np.ndarray:
 
 def corruptions(paths: list[Path]) -> dict[str, np.ndarray]:
     """Thumbnails of hold-out images turned into things the model should not score confidently."""
-    out: dict[str, list] = {"rotated 90": [], "inverted (wrong photometric)": [], "upside down": [],
-                            "uniform noise": [], "blank grey": []}
+    out: dict[str, list] = {
+        "rotated 90": [],
+        "inverted (wrong photometric)": [],
+        "upside down": [],
+        "uniform noise": [],
+        "blank grey": [],
+    }
     rng = np.random.default_rng(0)
     for p in paths:
         px = load_study(p).pixels
@@ -67,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data)
     train = images_under(data / "train")
     random.Random(args.seed).shuffle(train)
-    fit_p = train[:args.fit]
-    cal_p = train[args.fit:args.fit + args.calibrate]
-    hold_p = train[args.fit + args.calibrate:args.fit + args.calibrate + args.holdout]
+    fit_p = train[: args.fit]
+    cal_p = train[args.fit : args.fit + args.calibrate]
+    hold_p = train[args.fit + args.calibrate : args.fit + args.calibrate + args.holdout]
     val_p = images_under(data / "val")
     # Test-period films: never used to fit or calibrate, reported so the false-alarm rate on them is rerunnable.
     test_p = images_under(data / "test_public") if (data / "test_public").is_dir() else []
@@ -81,25 +86,35 @@ def main(argv: list[str] | None = None) -> int:
     both = np.concatenate([hold, val])
     test = ref.distance(features(test_p)) if test_p else np.zeros(0)
     rate = lambda d: float(np.mean(d > threshold))  # noqa: E731
-    ref.info.update({
-        "method": "probabilistic-PCA distances of z-scored 24x24 squashed thumbnails and of 12 intensity/edge "
-                  "statistics; flagged when either exceeds its threshold (score = largest distance/threshold)",
-        "components": int(ref.blocks[0].components.shape[0]),
-        "fit_images": len(fit_p), "calibration_images": len(cal_p),
-        "threshold_rule": f"per block, the {args.percentile:g}th percentile of calibration distances",
-        "false_alarm_rate": {"kermany_val": rate(val), "kermany_val_n": len(val_p),
-                             "train_holdout": rate(hold), "train_holdout_n": len(hold_p),
-                             "val_plus_holdout": rate(both), "val_plus_holdout_n": len(both),
-                             **({"test_public": rate(test), "test_public_n": len(test_p)} if test_p else {})},
-        "command": "python tools/build_input_reference.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-    })
+    ref.info.update(
+        {
+            "method": "probabilistic-PCA distances of z-scored 24x24 squashed thumbnails and of 12 intensity/edge "
+            "statistics; flagged when either exceeds its threshold (score = largest distance/threshold)",
+            "components": int(ref.blocks[0].components.shape[0]),
+            "fit_images": len(fit_p),
+            "calibration_images": len(cal_p),
+            "threshold_rule": f"per block, the {args.percentile:g}th percentile of calibration distances",
+            "false_alarm_rate": {
+                "kermany_val": rate(val),
+                "kermany_val_n": len(val_p),
+                "train_holdout": rate(hold),
+                "train_holdout_n": len(hold_p),
+                "val_plus_holdout": rate(both),
+                "val_plus_holdout_n": len(both),
+                **({"test_public": rate(test), "test_public_n": len(test_p)} if test_p else {}),
+            },
+            "command": "python tools/build_input_reference.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        }
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(ref.to_dict()) + "\n", encoding="utf-8")
     stored = Reference.from_dict(json.loads(Path(args.out).read_text()))  # check the rounding changes nothing
 
     print("block thresholds", [round(b.threshold, 3) for b in ref.blocks], ref.info["threshold_rule"])
-    print(f"false alarms: val {np.sum(val > threshold)}/{len(val)}, train hold-out {np.sum(hold > threshold)}/"
-          f"{len(hold)}, together {100 * rate(both):.2f}%")
+    print(
+        f"false alarms: val {np.sum(val > threshold)}/{len(val)}, train hold-out {np.sum(hold > threshold)}/"
+        f"{len(hold)}, together {100 * rate(both):.2f}%"
+    )
     if test_p:
         print(f"false alarms on test_public (test-period films): {np.sum(test > threshold)}/{len(test_p)}")
     print("detections on corrupted hold-out images (first 100):")

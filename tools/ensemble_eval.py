@@ -8,6 +8,7 @@ members disagree; also how a fp16 bundle is compared with its fp32 twin). No thr
 ensemble's operating point would have to come from validation like any bundle's, so only the ranking (AUC)
 is compared. Reads only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,7 @@ from sklearn.metrics import roc_auc_score
 
 def read_predictions(folder: Path) -> dict[str, tuple[int, float]]:
     with open(folder / "predictions.csv", newline="") as f:
-        return {row["path"]: (int(row["label"] == "PNEUMONIA"), float(row["probability"]))
-                for row in csv.DictReader(f)}
+        return {row["path"]: (int(row["label"] == "PNEUMONIA"), float(row["probability"])) for row in csv.DictReader(f)}
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -46,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     spread = np.max(probs, axis=0) - np.min(probs, axis=0)
     print(f"largest probability difference between members: {spread.max():.4f}")
     logits = [logit(prob) for prob in probs]
-    print(f"logit average of {len(members)}: ROC-AUC {roc_auc_score(y, np.mean(logits, axis=0)):.4f} "
-          f"(n = {len(y)})")
+    print(f"logit average of {len(members)}: ROC-AUC {roc_auc_score(y, np.mean(logits, axis=0)):.4f} (n = {len(y)})")
     return 0
 
 

@@ -10,6 +10,7 @@ pool most PNEUMONIA films are framed tighter than NORMAL ones) raises NORMAL sco
 Prints, per bundle and variant: mean probability per class, ROC-AUC, and the share of NORMAL films above
 the bundle's threshold. Reads only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ def zoom_in(px: np.ndarray, zoom: float) -> np.ndarray:
     h, w = px.shape
     ch, cw = round(h / zoom), round(w / zoom)
     top, left = (h - ch) // 2, (w - cw) // 2
-    return px[top:top + ch, left:left + cw]
+    return px[top : top + ch, left : left + cw]
 
 
 def zoom_out(px: np.ndarray, zoom: float) -> np.ndarray:
@@ -48,9 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     records = scan_images(args.data)  # the evaluate command's dataset contract
     y = np.array([r.label for r in records])  # 1 = PNEUMONIA
     films = [load_study(r.path).pixels for r in records]
-    variants = {"as is": films,
-                f"zoomed in x{args.zoom:g}": [zoom_in(f, args.zoom) for f in films],
-                f"zoomed out x{args.zoom:g}": [zoom_out(f, args.zoom) for f in films]}
+    variants = {
+        "as is": films,
+        f"zoomed in x{args.zoom:g}": [zoom_in(f, args.zoom) for f in films],
+        f"zoomed out x{args.zoom:g}": [zoom_out(f, args.zoom) for f in films],
+    }
 
     print("| bundle | framing | mean p NORMAL | mean p PNEUMONIA | ROC-AUC | NORMAL above threshold |")
     print("|---|---|---|---|---|---|")
@@ -59,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         threshold = predictor.bundle.threshold
         for name, images in variants.items():
             p = predictor.predict_pixels(images)
-            print(f"| {Path(folder).name} | {name} | {p[y == 0].mean():.3f} | {p[y == 1].mean():.3f} "
-                  f"| {roc_auc_score(y, p):.3f} | {np.mean(p[y == 0] >= threshold):.3f} |")
+            print(
+                f"| {Path(folder).name} | {name} | {p[y == 0].mean():.3f} | {p[y == 1].mean():.3f} "
+                f"| {roc_auc_score(y, p):.3f} | {np.mean(p[y == 0] >= threshold):.3f} |"
+            )
     return 0
 
 

@@ -1,6 +1,7 @@
 """Draw resources/icons/cxrviewer.png (256 px): a stylised chest film, two lungs and a warm Grad-CAM spot.
 
 Run once: .venv/bin/python tools/make_icon.py. Drawn at 4x and downsampled for smooth edges."""
+
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
@@ -14,19 +15,33 @@ def main() -> None:
     img = Image.new("RGBA", (s, s), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
     pad = 8 * SCALE
-    d.rounded_rectangle([pad, pad, s - pad, s - pad], radius=44 * SCALE, fill=(22, 30, 42, 255),
-                        outline=(90, 140, 190, 255), width=6 * SCALE)
+    d.rounded_rectangle(
+        [pad, pad, s - pad, s - pad],
+        radius=44 * SCALE,
+        fill=(22, 30, 42, 255),
+        outline=(90, 140, 190, 255),
+        width=6 * SCALE,
+    )
     lung, bg = (205, 220, 235, 255), (22, 30, 42, 255)
 
     def bezier(p0, p1, p2, p3, n=40):
-        return [tuple(((1 - t) ** 3) * a + 3 * ((1 - t) ** 2) * t * b + 3 * (1 - t) * t * t * c + t ** 3 * e
-                      for a, b, c, e in zip(p0, p1, p2, p3)) for t in (i / n for i in range(n + 1))]
+        return [
+            tuple(
+                ((1 - t) ** 3) * a + 3 * ((1 - t) ** 2) * t * b + 3 * (1 - t) * t * t * c + t**3 * e
+                for a, b, c, e in zip(p0, p1, p2, p3)
+            )
+            for t in (i / n for i in range(n + 1))
+        ]
 
     def lung_outline(mirror: bool):
         # image-left lung in 256-px units: apex, convex outer edge, sloping base, straighter medial edge
         apex, angle, medial_base, medial_top = (100, 46), (50, 206), (116, 188), (118, 70)
-        pts = (bezier(apex, (70, 50), (46, 120), angle) + bezier(angle, (70, 200), (96, 196), medial_base)
-               + bezier(medial_base, (112, 150), (122, 110), medial_top) + bezier(medial_top, (116, 52), (108, 46), apex))
+        pts = (
+            bezier(apex, (70, 50), (46, 120), angle)
+            + bezier(angle, (70, 200), (96, 196), medial_base)
+            + bezier(medial_base, (112, 150), (122, 110), medial_top)
+            + bezier(medial_top, (116, 52), (108, 46), apex)
+        )
         return [((256 - x) if mirror else x, y) for x, y in pts]
 
     for mirror in (False, True):

@@ -1,4 +1,5 @@
 """Batch augmentation suited to chest films: small affine, photometric jitter; never vertical flips."""
+
 from __future__ import annotations
 
 import math
@@ -62,10 +63,10 @@ def _random_blur(x: torch.Tensor, cfg: AugmentConfig, generator) -> torch.Tensor
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
     for i in chosen.tolist():
         sigma = float(torch.rand(1, generator=generator)) * (cfg.blur_sigma - 0.3) + 0.3
-        k = torch.exp(-offsets ** 2 / (2 * sigma ** 2))
+        k = torch.exp(-(offsets**2) / (2 * sigma**2))
         k = (k / k.sum()).to(x.device)
-        img = x[i:i + 1]
+        img = x[i : i + 1]
         img = F.conv2d(F.pad(img, (radius, radius, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
         img = F.conv2d(F.pad(img, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1))
-        x[i:i + 1] = img
+        x[i : i + 1] = img
     return x

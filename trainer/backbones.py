@@ -1,4 +1,5 @@
 """Model initialisation for training: ImageNet weights (local only), scratch, or a state-dict file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,11 @@ def imagenet_state_dict(arch: str, weights_path: str | Path | None) -> tuple[dic
         return sd, TF_MEAN_STD, f"ImageNet, {SHARED_MOBILENET.name} (TF-slim, BatchNorm folded)", True
     import torchvision
 
-    enum_name = {"resnet50": "ResNet50_Weights", "mobilenet_v2": "MobileNet_V2_Weights",
-                 "resnet18": "ResNet18_Weights"}[arch]
+    enum_name = {
+        "resnet50": "ResNet50_Weights",
+        "mobilenet_v2": "MobileNet_V2_Weights",
+        "resnet18": "ResNet18_Weights",
+    }[arch]
     weights = getattr(torchvision.models, enum_name).DEFAULT
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if not cached.is_file():
@@ -43,7 +47,12 @@ def imagenet_state_dict(arch: str, weights_path: str | Path | None) -> tuple[dic
             f"--init imagenet: no ImageNet weights for {arch} on this machine (looked for {cached}; "
             "this program never downloads). Pass --imagenet-weights PATH, or train with --init scratch."
         )
-    return torch.load(cached, map_location="cpu", weights_only=True), IMAGENET_MEAN_STD, f"ImageNet, torchvision {weights}", False
+    return (
+        torch.load(cached, map_location="cpu", weights_only=True),
+        IMAGENET_MEAN_STD,
+        f"ImageNet, torchvision {weights}",
+        False,
+    )
 
 
 def init_model(arch: str, init: str, num_classes: int = 2, imagenet_weights: str | None = None):
@@ -57,8 +66,12 @@ def init_model(arch: str, init: str, num_classes: int = 2, imagenet_weights: str
         path = Path(init)
         if not path.is_file():
             raise InitError(f"--init {init}: expected imagenet, scratch or an existing weights file")
-        state, mean_std, provenance, folded = (torch.load(path, map_location="cpu", weights_only=True),
-                                               IMAGENET_MEAN_STD, f"file {path.name}", False)
+        state, mean_std, provenance, folded = (
+            torch.load(path, map_location="cpu", weights_only=True),
+            IMAGENET_MEAN_STD,
+            f"file {path.name}",
+            False,
+        )
     head = classifier_path(arch)
     backbone_state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
     missing, unexpected = model.load_state_dict(backbone_state, strict=False)
@@ -78,7 +91,7 @@ def reestimate_folded_batchnorm(model: nn.Module, batches) -> int:
     statistics now match the running ones, so fine-tuning does not wipe the features.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    sums = {m: [0.0, 0.0, 0] for m in bns}
+    sums: dict[nn.BatchNorm2d, list] = {m: [0.0, 0.0, 0] for m in bns}
 
     def hook(module, inputs, _output):
         x = inputs[0].double()
@@ -94,11 +107,12 @@ def reestimate_folded_batchnorm(model: nn.Module, batches) -> int:
     for h in handles:
         h.remove()
     for m, (s1, s2, n) in sums.items():
-        mean = s1 / n
+        assert m.running_mean is not None and m.running_var is not None  # BatchNorm2d tracks statistics
+        mean: torch.Tensor = s1 / n
         var = (s2 / n - mean * mean).clamp_min(0)
         folded_bias = m.bias.clone()
         m.running_mean.copy_(mean.float())
         m.running_var.copy_(var.float())
         m.weight.copy_(torch.sqrt(var + m.eps).float())
-        m.bias.copy_((mean.float() + folded_bias))
+        m.bias.copy_(mean.float() + folded_bias)
     return len(bns)

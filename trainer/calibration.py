@@ -1,4 +1,5 @@
 """Post-hoc calibration on validation: temperature scaling and the decision threshold."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The one dataset contract: a folder with NORMAL/ and PNEUMONIA/ image folders (Kermany layout)."""
+
 from __future__ import annotations
 
 import re
@@ -10,9 +11,9 @@ POSITIVE_CLASS = "PNEUMONIA"  # the class the models score; the app reads it fro
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png", ".dcm"}
 
 _PATIENT_PATTERNS = (
-    (re.compile(r"^person(\d+)_", re.I), "person"),      # person<N>_bacteria_<M>.jpeg (pneumonia)
+    (re.compile(r"^person(\d+)_", re.I), "person"),  # person<N>_bacteria_<M>.jpeg (pneumonia)
     (re.compile(r"^NORMAL2-IM-(\d+)-", re.I), "normal2"),  # NORMAL2-IM-<P>-<K>.jpeg (second normal series)
-    (re.compile(r"^IM-(\d+)-", re.I), "im"),              # IM-<P>-<K>.jpeg (first normal series)
+    (re.compile(r"^IM-(\d+)-", re.I), "im"),  # IM-<P>-<K>.jpeg (first normal series)
 )
 
 

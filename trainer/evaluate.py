@@ -1,4 +1,5 @@
 """`python -m trainer evaluate`: metrics, per-image CSV, figures and a Grad-CAM panel for a bundle."""
+
 from __future__ import annotations
 
 import csv
@@ -35,27 +36,45 @@ def evaluate(args) -> dict:
         w = csv.writer(fh)
         w.writerow(["path", "label", "probability", "predicted"])
         for r, p in zip(records, probs):
-            w.writerow([str(r.path), r.class_name, f"{p:.6f}",
-                        bundle.card.positive_class if p >= threshold else bundle.card.negative_class])
+            w.writerow(
+                [
+                    str(r.path),
+                    r.class_name,
+                    f"{p:.6f}",
+                    bundle.card.positive_class if p >= threshold else bundle.card.negative_class,
+                ]
+            )
     evaluation_figures(labels, probs, metrics, out, f"{bundle.name} on {Path(args.data).name}")
     _gradcam_cases(Path(args.bundle), predictor, records, labels, probs, threshold, out / "gradcam_panel.png")
     if args.record_as:
         _record_in_card(Path(args.bundle), args.record_as, metrics)
-    print(json.dumps({k: metrics[k] for k in ("n_images", "threshold", "accuracy", "sensitivity", "specificity",
-                                               "roc_auc", "f1")}, indent=1))
+    print(
+        json.dumps(
+            {
+                k: metrics[k]
+                for k in ("n_images", "threshold", "accuracy", "sensitivity", "specificity", "roc_auc", "f1")
+            },
+            indent=1,
+        )
+    )
     return metrics
 
 
-def _gradcam_cases(bundle_dir: Path, predictor, records, labels, probs, threshold, path: Path,
-                   per_kind: int = 2) -> None:
+def _gradcam_cases(
+    bundle_dir: Path, predictor, records, labels, probs, threshold, path: Path, per_kind: int = 2
+) -> None:
     """The most confident cases of each kind, with pytorch-grad-cam's map (the reference) on the PyTorch weights."""
     import torch
 
     card, model = load_torch_model(bundle_dir)
     layer = gradcam_layer(model, card.architecture)
     pred = probs >= threshold
-    kinds = {"TP": (labels == 1) & pred, "TN": (labels == 0) & ~pred, "FP": (labels == 0) & pred,
-             "FN": (labels == 1) & ~pred}
+    kinds = {
+        "TP": (labels == 1) & pred,
+        "TN": (labels == 0) & ~pred,
+        "FP": (labels == 0) & pred,
+        "FN": (labels == 1) & ~pred,
+    }
     items = []
     for kind, mask in kinds.items():
         # the most confident cases of each kind: the clearest view of what drives the model
@@ -64,8 +83,13 @@ def _gradcam_cases(bundle_dir: Path, predictor, records, labels, probs, threshol
         for i in idx:
             study = load_study(records[i].path)
             x = torch.from_numpy(predictor.model_input(study))
-            items.append((f"{kind} p={probs[i]:.2f} {records[i].path.name[:24]}", study.pixels,
-                          reference_heatmap(model, layer, x, card.positive_index, study.shape)))
+            items.append(
+                (
+                    f"{kind} p={probs[i]:.2f} {records[i].path.name[:24]}",
+                    study.pixels,
+                    reference_heatmap(model, layer, x, card.positive_index, study.shape),
+                )
+            )
     gradcam_panel(items, path)
 
 

@@ -26,8 +26,16 @@ from cxrviewer.core.preprocess import PreprocessConfig, preprocess
 from .backbones import REPO_ROOT
 from .data import CLASS_NAMES, POSITIVE_CLASS
 from .models import WEIGHTS_FILE, build_model, load_weights, write_weights
-from .onnx_export import (CAM_NAME, INPUT_NAME, LOGITS_NAME, OPSET, ExportRefused, check_gap_linear_head,
-                          export_graph, verify_graph)
+from .onnx_export import (
+    CAM_NAME,
+    INPUT_NAME,
+    LOGITS_NAME,
+    OPSET,
+    ExportRefused,
+    check_gap_linear_head,
+    export_graph,
+    verify_graph,
+)
 
 ONNX_FILE = "model.onnx"
 DEMO_DIR = REPO_ROOT / "resources" / "demo"
@@ -48,8 +56,9 @@ LIMITATIONS = [
 ]
 
 
-def check_images(config: PreprocessConfig, check_data: str | os.PathLike[str] | None,
-                 n: int = CHECK_IMAGES) -> tuple[torch.Tensor, list[str]]:
+def check_images(
+    config: PreprocessConfig, check_data: str | os.PathLike[str] | None, n: int = CHECK_IMAGES
+) -> tuple[torch.Tensor, list[str]]:
     """Real studies (the demo studies, then films from ``check_data``) as model inputs, with their names."""
     candidates = sorted(p for p in DEMO_DIR.iterdir() if p.suffix.lower() in {".dcm", ".jpeg", ".jpg", ".png"})
     folder = Path(check_data) if check_data else DEFAULT_CHECK_DATA
@@ -69,21 +78,32 @@ def check_images(config: PreprocessConfig, check_data: str | os.PathLike[str] | 
     return torch.stack(inputs), names
 
 
-def write_bundle(out: Path, model: nn.Module, card: dict[str, Any], half: bool,
-                 check_data: str | os.PathLike[str] | None = None, keep_weights: bool = False) -> ModelCard:
+def write_bundle(
+    out: Path,
+    model: nn.Module,
+    card: dict[str, Any],
+    half: bool,
+    check_data: str | os.PathLike[str] | None = None,
+    keep_weights: bool = False,
+) -> ModelCard:
     """Weights (unless ``keep_weights``: the bundle's own, untouched), the proven graph, and the card."""
     arch = get_architecture(card["architecture"])
     model = model.eval()
     config = PreprocessConfig.from_dict(card["preprocess"])
     positive_index = list(card["class_names"]).index(card["positive_class"])
     layer, head = model.get_submodule(arch.gradcam_layer), model.get_submodule(arch.head_path)
+    if not isinstance(head, nn.Linear):
+        raise ExportRefused(f"{arch.head_path} is {type(head).__name__}, not a linear classifier")
     inputs, names = check_images(config, check_data)
     head_check = check_gap_linear_head(model, layer, head, inputs[:4], arch.gradcam_layer)
     graph = export_graph(model, layer, head, positive_index, config.input_size, half)
     verification = verify_graph(graph, model, layer, positive_index, inputs)
-    verification.update(check_images=names, head="global-average-pool -> linear (logits and gradient checked: "
-                                                 f"{head_check.max_logit_difference:.1e} / "
-                                                 f"{head_check.max_gradient_difference:.1e} relative)")
+    verification.update(
+        check_images=names,
+        head="global-average-pool -> linear (logits and gradient checked: "
+        f"{head_check.max_logit_difference:.1e} / "
+        f"{head_check.max_gradient_difference:.1e} relative)",
+    )
     out.mkdir(parents=True, exist_ok=True)
     if keep_weights:
         weights = (card["weights_file"], card["weights_sha256"], card["weights_dtype"])
@@ -91,12 +111,23 @@ def write_bundle(out: Path, model: nn.Module, card: dict[str, Any], half: bool,
         weights = write_weights(out, model, half)
     (out / ONNX_FILE).write_bytes(graph)
     raw = {k: v for k, v in card.items() if k not in ("gradcam_layer",)}
-    raw.update(format_version=FORMAT_VERSION, weights_file=weights[0], weights_sha256=weights[1],
-               weights_dtype=weights[2], gradcam=GradcamSpec(arch.gradcam_layer, head_check.grid).to_dict(),
-               onnx=OnnxSpec(file=ONNX_FILE, sha256=sha256_file(out / ONNX_FILE), opset=OPSET,
-                             input_name=INPUT_NAME, logits_name=LOGITS_NAME, cam_name=CAM_NAME,
-                             initializer_dtype="float16" if half else "float32",
-                             verification=verification).to_dict())
+    raw.update(
+        format_version=FORMAT_VERSION,
+        weights_file=weights[0],
+        weights_sha256=weights[1],
+        weights_dtype=weights[2],
+        gradcam=GradcamSpec(arch.gradcam_layer, head_check.grid).to_dict(),
+        onnx=OnnxSpec(
+            file=ONNX_FILE,
+            sha256=sha256_file(out / ONNX_FILE),
+            opset=OPSET,
+            input_name=INPUT_NAME,
+            logits_name=LOGITS_NAME,
+            cam_name=CAM_NAME,
+            initializer_dtype="float16" if half else "float32",
+            verification=verification,
+        ).to_dict(),
+    )
     written = ModelCard.from_json(raw, where=f"{out.name}/{CARD_FILE}")
     written.write(out)
     load_bundle(out)  # proves the written bundle verifies
@@ -127,7 +158,7 @@ def export(args) -> Path:
         "temperature": summary["temperature"],
         "training": {
             "data": "Kermany et al. 2018 'Chest X-Ray Images (Pneumonia)', official train+val, 224x224 "
-                    "(squashed), split by patient into train/validation/internal test",
+            "(squashed), split by patient into train/validation/internal test",
             "split_counts_normal_pneumonia": summary["split_counts"],
             "init": summary["init"],
             "batchnorm": summary["batchnorm"],
@@ -137,16 +168,32 @@ def export(args) -> Path:
             "device": summary["device"],
             "train_seconds": summary["train_seconds"],
             "augmentation": summary["augmentation"],
-            "hyperparameters": {k: hp[k] for k in ("epochs", "batch_size", "lr", "weight_decay", "image_size",
-                                                   "seed", "label_smoothing", "intensity") if k in hp},
+            "hyperparameters": {
+                k: hp[k]
+                for k in (
+                    "epochs",
+                    "batch_size",
+                    "lr",
+                    "weight_decay",
+                    "image_size",
+                    "seed",
+                    "label_smoothing",
+                    "intensity",
+                )
+                if k in hp
+            },
             "command": args.train_command or hp.get("command_line"),
             "export_command": args.command_line,
         },
         "metrics": {
-            "validation": {"how": "patient-disjoint validation split (used for early stopping, temperature and "
-                                  "threshold)", **summary["validation"]},
-            "internal_test": {"how": "patient-disjoint internal test split, never used for any choice",
-                              **summary["internal_test"]},
+            "validation": {
+                "how": "patient-disjoint validation split (used for early stopping, temperature and threshold)",
+                **summary["validation"],
+            },
+            "internal_test": {
+                "how": "patient-disjoint internal test split, never used for any choice",
+                **summary["internal_test"],
+            },
         },
         "intended_use": INTENDED_USE,
         "limitations": LIMITATIONS + ([args.note] if args.note else []),

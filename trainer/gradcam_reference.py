@@ -10,16 +10,22 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 
-def reference_gradcam(model: torch.nn.Module, target_layer: torch.nn.Module, model_input: torch.Tensor,
-                      class_index: int) -> np.ndarray:
+def reference_gradcam(
+    model: torch.nn.Module, target_layer: torch.nn.Module, model_input: torch.Tensor, class_index: int
+) -> np.ndarray:
     """pytorch-grad-cam's map in [0, 1] at the input's size (S, S) for one (3, S, S) input."""
     with GradCAM(model=model, target_layers=[target_layer]) as cam:
         heat = cam(input_tensor=model_input.unsqueeze(0), targets=[ClassifierOutputTarget(class_index)])[0]
     return np.nan_to_num(heat.astype(np.float32))
 
 
-def reference_heatmap(model: torch.nn.Module, target_layer: torch.nn.Module, model_input: torch.Tensor,
-                      class_index: int, out_shape: tuple[int, int]) -> np.ndarray:
+def reference_heatmap(
+    model: torch.nn.Module,
+    target_layer: torch.nn.Module,
+    model_input: torch.Tensor,
+    class_index: int,
+    out_shape: tuple[int, int],
+) -> np.ndarray:
     """The reference map stretched over a study's pixels (H, W), as the app stretches its own."""
     heat = reference_gradcam(model, target_layer, model_input, class_index)
     h, w = out_shape

@@ -1,4 +1,5 @@
 """Classification metrics for a binary (NORMAL=0 / PNEUMONIA=1) task, via scikit-learn."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,7 @@ def point_metrics(labels: np.ndarray, probs: np.ndarray, threshold: float) -> di
     probs = np.asarray(probs, dtype=np.float64)
     pred = (probs >= threshold).astype(int)
     tn, fp, fn, tp = (int(v) for v in skm.confusion_matrix(labels, pred, labels=[0, 1]).ravel())
-    precision, recall, f1, _ = skm.precision_recall_fscore_support(labels, pred, average="weighted",
-                                                                   zero_division=0)
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(labels, pred, average="weighted", zero_division=0)
     return {
         "n_images": int(labels.size),
         "threshold": float(threshold),
@@ -48,13 +48,14 @@ def point_metrics(labels: np.ndarray, probs: np.ndarray, threshold: float) -> di
 BOOTSTRAP_KEYS = ("accuracy", "sensitivity", "specificity", "roc_auc")
 
 
-def bootstrap_intervals(labels: np.ndarray, probs: np.ndarray, threshold: float, n_boot: int = 1000,
-                        seed: int = 0, level: float = 0.95) -> dict:
+def bootstrap_intervals(
+    labels: np.ndarray, probs: np.ndarray, threshold: float, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict:
     """Percentile bootstrap intervals (resampling images) for accuracy, sensitivity, specificity, ROC-AUC."""
     labels = np.asarray(labels).astype(int)
     probs = np.asarray(probs, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    samples = {k: [] for k in BOOTSTRAP_KEYS}
+    samples: dict[str, list[float]] = {k: [] for k in BOOTSTRAP_KEYS}
     pred = probs >= threshold
     for _ in range(n_boot):
         idx = rng.integers(0, labels.size, labels.size)
@@ -68,8 +69,10 @@ def bootstrap_intervals(labels: np.ndarray, probs: np.ndarray, threshold: float,
         if pos.any() and neg.any():
             samples["roc_auc"].append(skm.roc_auc_score(y, p))
     alpha = (1 - level) / 2
-    return {k: [float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))] if v else [float("nan")] * 2
-            for k, v in samples.items()}
+    return {
+        k: [float(np.quantile(v, alpha)), float(np.quantile(v, 1 - alpha))] if v else [float("nan")] * 2
+        for k, v in samples.items()
+    }
 
 
 def compute_metrics(labels, probs, threshold: float, n_boot: int = 1000, seed: int = 0) -> dict:

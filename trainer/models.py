@@ -61,8 +61,9 @@ def load_weights(path: Path, arch: str, num_classes: int, name: str = "") -> nn.
 def write_weights(bundle_dir: Path, model: nn.Module, half: bool) -> tuple[str, str, str]:
     """Save the state dict (float16 storage if ``half``); returns (file name, sha256, dtype)."""
     bundle_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in model.state_dict().items()
+    }
     path = bundle_dir / WEIGHTS_FILE
     torch.save(state, path)
     return path.name, sha256_file(path), "float16" if half else "float32"

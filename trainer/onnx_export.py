@@ -72,12 +72,14 @@ def activations(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[to
     return logits, acts[-1]
 
 
-def check_gap_linear_head(model: nn.Module, layer: nn.Module, head: nn.Module, inputs: torch.Tensor,
-                          layer_name: str = "the Grad-CAM layer") -> HeadCheck:
+def check_gap_linear_head(
+    model: nn.Module, layer: nn.Module, head: nn.Module, inputs: torch.Tensor, layer_name: str = "the Grad-CAM layer"
+) -> HeadCheck:
     """Refuse (ExportRefused) unless the network after ``layer`` is global-average-pool -> (dropout) -> ``head``."""
     if not isinstance(head, nn.Linear):
-        raise ExportRefused(f"the classifier is {type(head).__name__}, not a linear layer: the cam output would "
-                            "not be Grad-CAM")
+        raise ExportRefused(
+            f"the classifier is {type(head).__name__}, not a linear layer: the cam output would not be Grad-CAM"
+        )
     model.eval()
     x = inputs.clone().requires_grad_(False)
     logits, acts = activations(model, layer, x)
@@ -92,12 +94,14 @@ def check_gap_linear_head(model: nn.Module, layer: nn.Module, head: nn.Module, i
         raise ExportRefused(
             f"the network after {layer_name} is not global-average-pool -> (dropout) -> linear (its logits differ "
             f"from the linear map of the pooled activations by {logit_diff:.1e} relative): Grad-CAM would not equal "
-            "W_c . A, so no cam output is exported")
+            "W_c . A, so no cam output is exported"
+        )
     grad_diff = 0.0
-    for c in range(head.weight.shape[0]):
+    for c in range(int(head.weight.shape[0])):
         logits, acts = activations(model, layer, x)
         acts.retain_grad()
         logits[:, c].sum().backward()
+        assert acts.grad is not None
         expected = (head.weight[c] / (h * w)).detach()[None, :, None, None]
         rel = float((acts.grad - expected).abs().max() / (expected.abs().max() + 1e-12))
         grad_diff = max(grad_diff, rel)
@@ -105,12 +109,14 @@ def check_gap_linear_head(model: nn.Module, layer: nn.Module, head: nn.Module, i
     if not grad_diff <= 1e-4:
         raise ExportRefused(
             f"the gradient of the logits at {layer_name} is not W_c / (H*W) everywhere (relative difference "
-            f"{grad_diff:.1e}): the head is not global-average-pool -> linear, so no cam output is exported")
+            f"{grad_diff:.1e}): the head is not global-average-pool -> linear, so no cam output is exported"
+        )
     return HeadCheck(grid=(int(h), int(w)), max_logit_difference=logit_diff, max_gradient_difference=grad_diff)
 
 
-def export_graph(model: nn.Module, layer: nn.Module, head: nn.Linear, positive_index: int, input_size: int,
-                 half: bool) -> bytes:
+def export_graph(
+    model: nn.Module, layer: nn.Module, head: nn.Linear, positive_index: int, input_size: int, half: bool
+) -> bytes:
     """The ONNX graph (opset 17, dynamic batch). ``half``: initializers stored as float16 and cast to float32
     in the graph, so it computes in float32 on weights that are exactly the float16 PyTorch weights."""
     wrapper = LogitsAndCam(model, layer, head, positive_index).eval()
@@ -130,12 +136,18 @@ def _trace(wrapper: nn.Module, buf: io.BytesIO, input_size: int, fold: bool) -> 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
         torch.onnx.export(
-            wrapper, (torch.zeros(1, 3, input_size, input_size),), buf, dynamo=False, opset_version=OPSET,
-            input_names=[INPUT_NAME], output_names=[LOGITS_NAME, CAM_NAME],
+            wrapper,
+            (torch.zeros(1, 3, input_size, input_size),),
+            buf,  # type: ignore[arg-type]  # a file object is accepted (torch.onnx docs)
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=[INPUT_NAME],
+            output_names=[LOGITS_NAME, CAM_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, LOGITS_NAME: {0: "batch"}, CAM_NAME: {0: "batch"}},
             # folding merges BatchNorm into the convolutions, whose products are no longer float16-exact;
             # ONNX Runtime folds the same at session start (in float32)
-            do_constant_folding=fold)
+            do_constant_folding=fold,
+        )
 
 
 def store_initializers_as_float16(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -150,8 +162,9 @@ def store_initializers_as_float16(model: onnx.ModelProto) -> onnx.ModelProto:
         if not np.array_equal(half.astype(np.float32), a):
             raise ExportRefused(f"initializer {init.name} is not float16-exact: export with float32 weights")
         kept.append(numpy_helper.from_array(half, init.name + "_fp16"))
-        casts.append(helper.make_node("Cast", [init.name + "_fp16"], [init.name], to=TensorProto.FLOAT,
-                                      name=f"cast_{init.name}"))
+        casts.append(
+            helper.make_node("Cast", [init.name + "_fp16"], [init.name], to=TensorProto.FLOAT, name=f"cast_{init.name}")
+        )
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
     nodes = casts + list(model.graph.node)
@@ -160,8 +173,9 @@ def store_initializers_as_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def verify_graph(graph: bytes, model: nn.Module, layer: nn.Module, positive_index: int, inputs: torch.Tensor,
-                 batch: int = 8) -> dict[str, Any]:
+def verify_graph(
+    graph: bytes, model: nn.Module, layer: nn.Module, positive_index: int, inputs: torch.Tensor, batch: int = 8
+) -> dict[str, Any]:
     """Compare the graph with PyTorch and pytorch-grad-cam on ``inputs`` (real images); ExportRefused if off."""
     import onnxruntime as ort
 
@@ -172,21 +186,28 @@ def verify_graph(graph: bytes, model: nn.Module, layer: nn.Module, positive_inde
     x = inputs.float().contiguous()
     with torch.no_grad():
         expected = model(x).float().numpy()
-    one = np.concatenate([session.run([LOGITS_NAME], {INPUT_NAME: x[i:i + 1].numpy()})[0] for i in range(len(x))])
+    one = np.concatenate([session.run([LOGITS_NAME], {INPUT_NAME: x[i : i + 1].numpy()})[0] for i in range(len(x))])
     many, cams = [], []
     for start in range(0, len(x), batch):
-        logits, cam = session.run([LOGITS_NAME, CAM_NAME], {INPUT_NAME: x[start:start + batch].numpy()})
+        logits, cam = session.run([LOGITS_NAME, CAM_NAME], {INPUT_NAME: x[start : start + batch].numpy()})
         many.append(logits)
         cams.append(cam)
     d1 = float(np.abs(one - expected).max())
     dn = float(np.abs(np.concatenate(many) - expected).max())
     cam_all = np.concatenate(cams)
     size = x.shape[-1]
-    dcam = max(float(np.abs(gradcam_from_cam(cam_all[i], size) - reference_gradcam(model, layer, x[i], positive_index))
-                     .max()) for i in range(len(x)))
-    report = {"images": int(len(x)), "batch_n": batch, "max_logit_difference_batch_1": d1,
-              "max_logit_difference_batch_n": dn, "max_cam_difference_vs_pytorch_grad_cam": dcam,
-              "tolerance": LOGIT_TOLERANCE}
+    dcam = max(
+        float(np.abs(gradcam_from_cam(cam_all[i], size) - reference_gradcam(model, layer, x[i], positive_index)).max())
+        for i in range(len(x))
+    )
+    report = {
+        "images": int(len(x)),
+        "batch_n": batch,
+        "max_logit_difference_batch_1": d1,
+        "max_logit_difference_batch_n": dn,
+        "max_cam_difference_vs_pytorch_grad_cam": dcam,
+        "tolerance": LOGIT_TOLERANCE,
+    }
     if not (d1 <= LOGIT_TOLERANCE and dn <= LOGIT_TOLERANCE):
         raise ExportRefused(f"ONNX Runtime logits differ from PyTorch by {max(d1, dn):.1e} (> {LOGIT_TOLERANCE:g})")
     if not dcam <= CAM_TOLERANCE:

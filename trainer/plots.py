@@ -1,4 +1,5 @@
 """Figures for runs and evaluations (matplotlib, headless)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,8 +34,13 @@ def evaluation_figures(labels: np.ndarray, probs: np.ndarray, metrics: dict, out
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(fpr, tpr, label=f"AUC {metrics['roc_auc']:.3f}")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax.scatter([1 - metrics["specificity"]], [metrics["sensitivity"]], c="r", zorder=3,
-               label=f"threshold {metrics['threshold']:.3f}")
+    ax.scatter(
+        [1 - metrics["specificity"]],
+        [metrics["sensitivity"]],
+        c="r",
+        zorder=3,
+        label=f"threshold {metrics['threshold']:.3f}",
+    )
     ax.set_xlabel("1 - specificity"), ax.set_ylabel("sensitivity"), ax.set_title(f"ROC — {title}"), ax.legend()
     _save(fig, out / "roc.png")
 

@@ -1,4 +1,5 @@
 """`python -m trainer report`: one markdown row per run: recipe, validation, internal test, test_public."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,10 @@ def _geometry(augmentation: dict) -> str:
 
 def report(args) -> str:
     runs = Path(args.runs)
-    header = ("| run | arch | init | size | intensity | geometry | epochs (best) | val AUC "
-              "| int. test AUC / acc / sens / spec | test_public AUC / acc / sens / spec |")
+    header = (
+        "| run | arch | init | size | intensity | geometry | epochs (best) | val AUC "
+        "| int. test AUC / acc / sens / spec | test_public AUC / acc / sens / spec |"
+    )
     lines = [header, "|" + "---|" * 10]
     for run_json in sorted(runs.glob("*/run.json")):
         s = json.loads(run_json.read_text())
@@ -31,7 +34,8 @@ def report(args) -> str:
             f"| {name} | {s['architecture']} | {s['init'][:40]} | {pre['input_size']} | {pre['intensity']} "
             f"| {_geometry(s['augmentation'])} | {s['epochs_run']} ({s['best_epoch']}) "
             f"| {s['validation']['roc_auc']:.4f} "
-            f"| {' / '.join(_fmt(s['internal_test']))} | {' / '.join(_fmt(ev))} |")
+            f"| {' / '.join(_fmt(s['internal_test']))} | {' / '.join(_fmt(ev))} |"
+        )
     text = "\n".join(lines)
     print(text)
     return text
@@ -40,8 +44,10 @@ def report(args) -> str:
 def cards_table(models_dir: str | Path) -> str:
     """Internal-test and test_public metrics of every bundle, from the model cards."""
     keys = ("accuracy", "f1", "sensitivity", "specificity", "roc_auc")
-    lines = ["| bundle | data | n | threshold | accuracy | F1 (weighted) | sensitivity | specificity | ROC-AUC "
-             "[95% CI] |", "|" + "---|" * 9]
+    lines = [
+        "| bundle | data | n | threshold | accuracy | F1 (weighted) | sensitivity | specificity | ROC-AUC [95% CI] |",
+        "|" + "---|" * 9,
+    ]
     for card_path in sorted(Path(models_dir).glob("*/model.json")):
         card = json.loads(card_path.read_text())
         for split in ("internal_test", "test_public"):
@@ -50,8 +56,9 @@ def cards_table(models_dir: str | Path) -> str:
                 continue
             lo, hi = m.get("ci95", {}).get("roc_auc", [float("nan")] * 2)
             vals = " | ".join(f"{m[k]:.3f}" for k in keys)
-            lines.append(f"| {card['name']} | {split} | {m['n_images']} | {m['threshold']:.3f} | {vals} "
-                         f"[{lo:.3f}–{hi:.3f}] |")
+            lines.append(
+                f"| {card['name']} | {split} | {m['n_images']} | {m['threshold']:.3f} | {vals} [{lo:.3f}–{hi:.3f}] |"
+            )
     text = "\n".join(lines)
     print(text)
     return text

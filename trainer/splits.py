@@ -1,4 +1,5 @@
 """Patient-disjoint, label-stratified, seeded splits of a pool of images."""
+
 from __future__ import annotations
 
 import csv
@@ -11,8 +12,9 @@ from .data import ImageRecord
 SPLITS = ("train", "val", "test")
 
 
-def patient_split(records: list[ImageRecord], val_fraction: float = 0.1, test_fraction: float = 0.1,
-                  seed: int = 0) -> dict[str, list[ImageRecord]]:
+def patient_split(
+    records: list[ImageRecord], val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
+) -> dict[str, list[ImageRecord]]:
     """Assign whole patients to train / val / test, stratified by label, reproducible from ``seed``.
 
     A patient's label is their images' majority label (in Kermany every patient has one label).

@@ -1,8 +1,8 @@
 """`python -m trainer train`: fine-tune or train a backbone on a patient-disjoint split."""
+
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import time
@@ -28,6 +28,7 @@ from .splits import patient_split, read_splits, write_splits
 
 def load_cache(records: list[ImageRecord], size: int, workers: int = min(8, os.cpu_count() or 1)) -> torch.Tensor:
     """All images at the model's input size as uint8 (N, S, S), via the core loader and resize."""
+
     def one(r: ImageRecord) -> np.ndarray:
         return np.round(resize_to_input(load_study(r.path).pixels, size) * 255).astype(np.uint8)
 
@@ -42,18 +43,20 @@ def model_batch(x_uint8_or_float: torch.Tensor, config: PreprocessConfig) -> tor
         x = x.float() / 255.0
     x = x.reshape(x.shape[0], x.shape[-2], x.shape[-1])
     if config.intensity != "none":
-        x = torch.stack([torch.from_numpy(standardize_intensity(img.cpu().numpy(), config.intensity))
-                         for img in x]).to(x.device)
+        x = torch.stack([torch.from_numpy(standardize_intensity(img.cpu().numpy(), config.intensity)) for img in x]).to(
+            x.device
+        )
     return to_model_input(x, config)
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, config: PreprocessConfig, device: str,
-                   batch_size: int = 128) -> np.ndarray:
+def predict_logits(
+    model: nn.Module, images: torch.Tensor, config: PreprocessConfig, device: str, batch_size: int = 128
+) -> np.ndarray:
     model.eval()
     out = []
     for i in range(0, images.shape[0], batch_size):
-        x = model_batch(images[i:i + batch_size], config).to(device)
+        x = model_batch(images[i : i + batch_size], config).to(device)
         if device == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -98,20 +101,24 @@ def train(args) -> Path:
 
     model, (mean, std), provenance, folded = init_model(args.arch, args.init, len(CLASS_NAMES), args.imagenet_weights)
     config = PreprocessConfig(args.image_size, tuple(mean), tuple(std), args.intensity)
-    aug = AugmentConfig(blur_p=args.blur_p, noise_std=args.noise_std, aspect=args.aspect_jitter,
-                        scale=tuple(args.scale_range))
+    aug = AugmentConfig(
+        blur_p=args.blur_p, noise_std=args.noise_std, aspect=args.aspect_jitter, scale=tuple(args.scale_range)
+    )
 
     t0 = time.time()
     cache = {s: load_cache(recs, args.image_size) for s, recs in splits.items()}
     labels = {s: torch.tensor([r.label for r in recs]) for s, recs in splits.items()}
-    print(f"loaded {sum(len(v) for v in cache.values())} images at {args.image_size}px in {time.time() - t0:.0f}s",
-          flush=True)
+    print(
+        f"loaded {sum(len(v) for v in cache.values())} images at {args.image_size}px in {time.time() - t0:.0f}s",
+        flush=True,
+    )
 
     batchnorm_mode = args.batchnorm if folded else "train"
     if folded and args.batchnorm == "reestimate" and not args.resume:
         idx = torch.randperm(len(cache["train"]))[:512]
-        n = reestimate_folded_batchnorm(model, [model_batch(cache["train"][idx[i:i + 64]], config)
-                                                for i in range(0, len(idx), 64)])
+        n = reestimate_folded_batchnorm(
+            model, [model_batch(cache["train"][idx[i : i + 64]], config) for i in range(0, len(idx), 64)]
+        )
         print(f"re-estimated {n} folded BatchNorm layers on 512 training images", flush=True)
         batchnorm_mode = "train"
     model.to(device)
@@ -126,8 +133,9 @@ def train(args) -> Path:
     class_counts = torch.bincount(labels["train"], minlength=2).float()
     class_weights = (class_counts.sum() / (2 * class_counts.clamp_min(1))).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
-                                                    pct_start=0.15)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15
+    )
     history: list[dict] = []
     best_auc, start_epoch, stale = -1.0, 1, 0
     if args.resume and (run / "last.pt").exists():
@@ -153,10 +161,15 @@ def train(args) -> Path:
         t_epoch = time.time()
         order = torch.randperm(n_train, generator=gen)
         losses = []
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{args.epochs}", leave=False,
-                   disable=not args.progress, mininterval=5)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch}/{args.epochs}",
+            leave=False,
+            disable=not args.progress,
+            mininterval=5,
+        )
         for step in bar:
-            idx = order[step * args.batch_size:(step + 1) * args.batch_size]
+            idx = order[step * args.batch_size : (step + 1) * args.batch_size]
             x = cache["train"][idx].float().div(255).unsqueeze(1)
             x = augment_batch(x, aug, gen)
             x = model_batch(x, config).to(device)
@@ -178,8 +191,14 @@ def train(args) -> Path:
         val_y = labels["val"].numpy()
         val_loss = float(F.cross_entropy(torch.as_tensor(val_logits), labels["val"]))
         val_auc = float(roc_auc_score(val_y, softmax_positive(val_logits)))
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_loss": val_loss, "val_roc_auc": val_auc,
-               "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - t_epoch, 1)}
+        row = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "val_loss": val_loss,
+            "val_roc_auc": val_auc,
+            "lr": scheduler.get_last_lr()[0],
+            "seconds": round(time.time() - t_epoch, 1),
+        }
         history.append(row)
         print(json.dumps(row), flush=True)
         with open(run / "epochs.jsonl", "a") as fh:
@@ -190,15 +209,25 @@ def train(args) -> Path:
             torch.save({k: v.cpu() for k, v in model.state_dict().items()}, run / "best.pt")
         else:
             stale += 1
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": epoch, "best_auc": best_auc, "stale": stale},
-                   run / "last.pt")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "best_auc": best_auc,
+                "stale": stale,
+            },
+            run / "last.pt",
+        )
         (run / "history.json").write_text(json.dumps(history, indent=1))
         if args.patience and stale >= args.patience:
             stop_reason = f"early stop: validation ROC-AUC has not improved for {stale} epochs"
         elif deadline and epoch < args.epochs and time.time() + row["seconds"] > deadline:
             # another epoch would overrun: keep the best checkpoint so far (its schedule was cut short)
-            stop_reason = f"time budget: stopped after epoch {epoch} of {args.epochs} (--max-minutes {args.max_minutes})"
+            stop_reason = (
+                f"time budget: stopped after epoch {epoch} of {args.epochs} (--max-minutes {args.max_minutes})"
+            )
         if stop_reason:
             print(stop_reason, flush=True)
             break
@@ -235,7 +264,10 @@ def train(args) -> Path:
     }
     (run / "run.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     it = summary["internal_test"]
-    print(f"best epoch {best_epoch}: T={temperature:.3f} threshold={threshold:.4f}; internal test "
-          f"AUC {it['roc_auc']:.4f} acc {it['accuracy']:.4f} sens {it['sensitivity']:.4f} "
-          f"spec {it['specificity']:.4f}", flush=True)
+    print(
+        f"best epoch {best_epoch}: T={temperature:.3f} threshold={threshold:.4f}; internal test "
+        f"AUC {it['roc_auc']:.4f} acc {it['accuracy']:.4f} sens {it['sensitivity']:.4f} "
+        f"spec {it['specificity']:.4f}",
+        flush=True,
+    )
     return run

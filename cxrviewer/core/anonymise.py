@@ -3,6 +3,7 @@
 The banner, the worklist, the tag browser and every export take their patient-facing text from here,
 so one switch hides the same fields on screen, in PNG exports and in CSV exports.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,17 +11,54 @@ from pathlib import Path
 HIDDEN = "(hidden)"
 
 # Study.metadata keys that identify the patient or the encounter.
-PATIENT_KEYS = ("patient_name", "patient_id", "patient_birth_date", "patient_sex", "study_date",
-                "accession_number", "institution")
+PATIENT_KEYS = (
+    "patient_name",
+    "patient_id",
+    "patient_birth_date",
+    "patient_sex",
+    "study_date",
+    "accession_number",
+    "institution",
+)
 # DICOM keywords redacted in the tag browser (plus every value of VR PN, DA and DT).
 PHI_KEYWORDS = {
-    "PatientName", "PatientID", "PatientBirthDate", "PatientBirthTime", "PatientSex", "PatientAge",
-    "OtherPatientIDs", "OtherPatientNames", "PatientAddress", "PatientTelephoneNumbers", "PatientComments",
-    "AccessionNumber", "InstitutionName", "InstitutionAddress", "ReferringPhysicianName",
-    "PerformingPhysicianName", "OperatorsName", "StudyID", "StudyDate", "SeriesDate", "AcquisitionDate",
-    "ContentDate", "StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime", "StationName",
-    "DeviceSerialNumber", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID",
-    "MediaStorageSOPInstanceUID", "IssuerOfPatientID", "EthnicGroup", "MilitaryRank", "MedicalRecordLocator",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientBirthTime",
+    "PatientSex",
+    "PatientAge",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "PatientComments",
+    "AccessionNumber",
+    "InstitutionName",
+    "InstitutionAddress",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "StudyID",
+    "StudyDate",
+    "SeriesDate",
+    "AcquisitionDate",
+    "ContentDate",
+    "StudyTime",
+    "SeriesTime",
+    "AcquisitionTime",
+    "ContentTime",
+    "StationName",
+    "DeviceSerialNumber",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+    "MediaStorageSOPInstanceUID",
+    "IssuerOfPatientID",
+    "EthnicGroup",
+    "MilitaryRank",
+    "MedicalRecordLocator",
 }
 PHI_VRS = {"PN", "DA", "DT"}
 
@@ -94,7 +132,8 @@ def banner_lines(meta: dict, anonymise: bool, file_name: str = "") -> list[str]:
     description = meta.get("study_description") or meta.get("series_description") or ""
     if description and not anonymise:
         lines.append(description)
-    tail = "  ".join(s for s in (file_name, meta.get("format", ""),
-                                 f"{meta.get('columns', '?')}x{meta.get('rows', '?')}") if s)
+    tail = "  ".join(
+        s for s in (file_name, meta.get("format", ""), f"{meta.get('columns', '?')}x{meta.get('rows', '?')}") if s
+    )
     lines.append(tail)
     return [line for line in lines if line]

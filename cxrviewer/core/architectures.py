@@ -23,7 +23,9 @@ class Architecture:
 ARCHITECTURES: dict[str, Architecture] = {
     a.name: a
     for a in (
-        Architecture("mobilenet_v2", "MobileNetV2", "mobilenet_v2", "classifier.1", "features.18", "MobileNet_V2_Weights"),
+        Architecture(
+            "mobilenet_v2", "MobileNetV2", "mobilenet_v2", "classifier.1", "features.18", "MobileNet_V2_Weights"
+        ),
         Architecture("resnet50", "ResNet50", "resnet50", "fc", "layer4.2", "ResNet50_Weights"),
         Architecture("resnet18", "ResNet18", "resnet18", "fc", "layer4.1", "ResNet18_Weights"),
     )

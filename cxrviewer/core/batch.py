@@ -1,13 +1,16 @@
 """Folder scanning, per-file assessment (load, input checks, score) and the headless batch CSV."""
+
 from __future__ import annotations
 
 import csv
 import os
 from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+
+import numpy as np
 
 from .errors import StudyError
 from .input_checks import Reference, check_study
@@ -76,7 +79,7 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
     def unreadable(err: OSError) -> None:  # os.walk would otherwise drop such a folder silently
         skipped.append((Path(err.filename or folder), f"skipped: folder cannot be read ({err.strerror or err})"))
 
-    for root, dirs, files in os.walk(folder, onerror=unreadable):
+    for root, dirs, files in os.walk(os.fspath(folder), onerror=unreadable):
         for name in [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             skipped.append((Path(root) / name, "skipped: link to a folder (not followed)"))
         dirs.sort()
@@ -92,9 +95,14 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
 
 
 def result_from_metadata(path: Path, meta: dict) -> StudyResult:
-    return StudyResult(path=Path(path), patient_name=meta.get("patient_name", ""),
-                       patient_id=meta.get("patient_id", ""), study_date=meta.get("study_date", ""),
-                       modality=meta.get("modality", ""), view=meta.get("view_position", ""))
+    return StudyResult(
+        path=Path(path),
+        patient_name=meta.get("patient_name", ""),
+        patient_id=meta.get("patient_id", ""),
+        study_date=meta.get("study_date", ""),
+        modality=meta.get("modality", ""),
+        view=meta.get("view_position", ""),
+    )
 
 
 def assess_study(study: Study, predictor=None, reference: Reference | None = None) -> StudyResult:
@@ -109,7 +117,12 @@ def assess_study(study: Study, predictor=None, reference: Reference | None = Non
 
 def apply_prediction(result: StudyResult, pred) -> StudyResult:
     result.probability, result.label, result.threshold, result.model, result.positive = (
-        pred.probability, pred.label, pred.threshold, pred.model_name, pred.positive)
+        pred.probability,
+        pred.label,
+        pred.threshold,
+        pred.model_name,
+        pred.positive,
+    )
     return result
 
 
@@ -132,7 +145,9 @@ def assess_file(path: str | os.PathLike, predictor=None, reference: Reference | 
         return result
 
 
-def prepare_file(path: str | os.PathLike, predictor=None, reference: Reference | None = None):
+def prepare_file(
+    path: str | os.PathLike[str], predictor=None, reference: Reference | None = None
+) -> tuple[StudyResult, np.ndarray | None]:
     """Everything but the model for one file: load, input checks, model input. Never raises.
 
     Returns ``(result, model_input)``; ``model_input`` is None when there is nothing to score. Runs in
@@ -187,10 +202,14 @@ def batch_row(result: StudyResult) -> dict:
     }
 
 
-def run_batch(folder: str | os.PathLike, csv_path: str | os.PathLike, predictor=None,
-              reference: Reference | None = None,
-              progress: Callable[[int, int, StudyResult], None] | None = None,
-              workers: int | None = None) -> list[StudyResult]:
+def run_batch(
+    folder: str | os.PathLike,
+    csv_path: str | os.PathLike,
+    predictor=None,
+    reference: Reference | None = None,
+    progress: Callable[[int, int, StudyResult], None] | None = None,
+    workers: int | None = None,
+) -> list[StudyResult]:
     """Score every file under ``folder`` and write one CSV row per file found (skipped ones included).
 
     The CSV is opened before scanning (so an unwritable path fails at once with OSError) and flushed
@@ -233,7 +252,8 @@ def run_batch(folder: str | os.PathLike, csv_path: str | os.PathLike, predictor=
                 if why:
                     result = StudyResult(path=path, error=why)
                 else:
-                    result = finish_prepared(*future.result(), predictor)
+                    prepared, model_input = future.result()
+                    result = finish_prepared(prepared, model_input, predictor)
                 writer.writerow(batch_row(result))
                 fh.flush()
                 results.append(result)

@@ -1,4 +1,5 @@
 """Which model bundles exist and which one to use, without loading any weights."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -56,8 +57,11 @@ def bundle_labels(models_dir: str | Path | None, names: list[str]) -> dict[str, 
             labels[name] = name
             continue
         init = str(card.training.get("init", ""))
-        origin = "ImageNet init" if init.lower().startswith("imagenet") else (
-            "from scratch" if "scratch" in init.lower() else "")
+        origin = (
+            "ImageNet init"
+            if init.lower().startswith("imagenet")
+            else ("from scratch" if "scratch" in init.lower() else "")
+        )
         parts = [display_name(card.architecture), f"{card.preprocess.input_size} px", origin]
         labels[name] = " · ".join(p for p in parts if p)
     counts = Counter(labels.values())

@@ -1,4 +1,5 @@
 """DICOM pixel pipeline: modality LUT -> VOI LUT / window -> MONOCHROME1 inversion, via pydicom."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -76,8 +77,14 @@ def _load_dicom(path: Path) -> Study:
         rgb = _as_rgb(ds, arr)
         gray = (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
         metadata["is_colour"] = True
-        return Study(path=path, pixels=np.clip(gray / 255.0, 0, 1), metadata=metadata,
-                     raw=gray, default_window=(127.5, 255.0), invert=False)
+        return Study(
+            path=path,
+            pixels=np.clip(gray / 255.0, 0, 1),
+            metadata=metadata,
+            raw=gray,
+            default_window=(127.5, 255.0),
+            invert=False,
+        )
 
     raw = apply_modality_lut(arr, ds).astype(np.float32)
     invert = photometric == "MONOCHROME1"
@@ -97,8 +104,14 @@ def _load_dicom(path: Path) -> Study:
     if invert:
         pixels = 1.0 - pixels
     metadata["is_colour"] = False
-    return Study(path=path, pixels=pixels.astype(np.float32), metadata=metadata,
-                 raw=raw, default_window=window or auto_window(raw), invert=invert)
+    return Study(
+        path=path,
+        pixels=pixels.astype(np.float32),
+        metadata=metadata,
+        raw=raw,
+        default_window=window or auto_window(raw),
+        invert=invert,
+    )
 
 
 def _check_geometry(ds, path: Path) -> None:
@@ -125,9 +138,11 @@ def _check_geometry(ds, path: Path) -> None:
         if h * w > MAX_PIXELS:
             raise UnsupportedStudyError(
                 f"{path.name}: the compressed image is {w}x{h} pixels, larger than this viewer accepts "
-                f"({MAX_PIXELS:,} pixels)")
+                f"({MAX_PIXELS:,} pixels)"
+            )
         raise UnreadableStudyError(
-            f"{path.name}: the compressed image is {w}x{h} pixels but the header says {cols}x{rows}")
+            f"{path.name}: the compressed image is {w}x{h} pixels but the header says {cols}x{rows}"
+        )
 
 
 def _encoded_frame_size(ds) -> tuple[int, int] | None:
@@ -153,7 +168,7 @@ def _codestream_size(head: bytes) -> tuple[int, int] | None:
     soc_siz = b"\xff\x4f\xff\x51"  # JPEG 2000 SOC + SIZ: a raw codestream, or one inside a JP2 file
     j2k = 0 if head.startswith(soc_siz) else head.find(soc_siz) if head[4:8] == b"jP  " else -1
     if j2k >= 0 and len(head) >= j2k + 24:
-        x, y, x0, y0 = struct.unpack(">IIII", head[j2k + 8:j2k + 24])
+        x, y, x0, y0 = struct.unpack(">IIII", head[j2k + 8 : j2k + 24])
         return max(y - y0, 0), max(x - x0, 0)
     if not head.startswith(b"\xff\xd8"):
         return None
@@ -169,9 +184,9 @@ def _codestream_size(head: bytes) -> tuple[int, int] | None:
             i += 2
             continue
         if (0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC)) or marker == 0xF7:  # SOFn, SOF55 (LS)
-            height, width = struct.unpack(">HH", head[i + 5:i + 9])
+            height, width = struct.unpack(">HH", head[i + 5 : i + 9])
             return height, width
-        i += 2 + struct.unpack(">H", head[i + 2:i + 4])[0]
+        i += 2 + struct.unpack(">H", head[i + 2 : i + 4])[0]
     return None
 
 

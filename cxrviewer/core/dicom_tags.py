@@ -1,4 +1,5 @@
 """DICOM tags of a file as a plain tree, for the tag browser (patient data redacted when anonymising)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ class TagNode:
     keyword: str
     vr: str
     value: str
-    children: list["TagNode"] = field(default_factory=list)
+    children: list[TagNode] = field(default_factory=list)
 
 
 def _value_text(elem) -> str:

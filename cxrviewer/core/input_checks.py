@@ -13,6 +13,7 @@ Two kinds of check run on every study before its score is shown:
   reference is ``resources/input_reference.json``, written by ``tools/build_input_reference.py``, which
   also measures the false-alarm rate (see docs/input_checks.md).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,25 +55,40 @@ class Block:
 
     def distance(self, features: np.ndarray) -> np.ndarray:
         """Mahalanobis distance in the components plus scaled residual, divided by D, for (N, F) features."""
-        x = (features[:, self.start:self.stop] - self.mean) / self.scale
+        x = (features[:, self.start : self.stop] - self.mean) / self.scale
         coeffs = x @ self.components.T
-        inside = np.sum(coeffs ** 2 / self.variances, axis=1)
-        residual = np.maximum(np.sum(x ** 2, axis=1) - np.sum(coeffs ** 2, axis=1), 0.0)
+        inside = np.sum(coeffs**2 / self.variances, axis=1)
+        residual = np.maximum(np.sum(x**2, axis=1) - np.sum(coeffs**2, axis=1), 0.0)
         return (inside + residual / self.residual_variance) / x.shape[1]
 
     def to_dict(self) -> dict:
         def r(a):
             return [float(f"{v:.6g}") for v in np.ravel(a)]
 
-        return {"start": self.start, "stop": self.stop, "mean": r(self.mean), "scale": r(self.scale),
-                "components": [r(c) for c in self.components], "variances": r(self.variances),
-                "residual_variance": float(f"{self.residual_variance:.6g}"), "threshold": float(f"{self.threshold:.6g}")}
+        return {
+            "start": self.start,
+            "stop": self.stop,
+            "mean": r(self.mean),
+            "scale": r(self.scale),
+            "components": [r(c) for c in self.components],
+            "variances": r(self.variances),
+            "residual_variance": float(f"{self.residual_variance:.6g}"),
+            "threshold": float(f"{self.threshold:.6g}"),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Block":
+    def from_dict(cls, d: dict) -> Block:
         f = lambda k: np.asarray(d[k], dtype=np.float64)  # noqa: E731
-        return cls(int(d["start"]), int(d["stop"]), f("mean"), f("scale"), np.atleast_2d(f("components")),
-                   f("variances"), float(d["residual_variance"]), float(d["threshold"]))
+        return cls(
+            int(d["start"]),
+            int(d["stop"]),
+            f("mean"),
+            f("scale"),
+            np.atleast_2d(f("components")),
+            f("variances"),
+            float(d["residual_variance"]),
+            float(d["threshold"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,7 @@ class Reference:
         return {"thumbnail": THUMBNAIL, "blocks": [b.to_dict() for b in self.blocks], "info": self.info}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Reference":
+    def from_dict(cls, d: dict) -> Reference:
         if int(d.get("thumbnail", THUMBNAIL)) != THUMBNAIL:
             raise ValueError(f"reference built for {d['thumbnail']} px thumbnails, this code uses {THUMBNAIL}")
         return cls(tuple(Block.from_dict(b) for b in d["blocks"]), dict(d.get("info", {})))
@@ -112,10 +128,12 @@ def thumbnail_features(pixels: np.ndarray) -> np.ndarray:
     gy, gx = np.abs(np.diff(small, axis=0)), np.abs(np.diff(small, axis=1))
     left, right = small[:, :32], small[:, 32:][:, ::-1]
     symmetry = np.corrcoef(left.ravel(), right.ravel())[0, 1] if left.std() > 0 and right.std() > 0 else 0.0
-    stats = np.concatenate([
-        np.percentile(small, [1, 5, 25, 50, 75, 95, 99]),
-        [small.std(), gx.mean(), gy.mean(), float(np.mean(small < 0.02) + np.mean(small > 0.98)), symmetry],
-    ])
+    stats = np.concatenate(
+        [
+            np.percentile(small, [1, 5, 25, 50, 75, 95, 99]),
+            [small.std(), gx.mean(), gy.mean(), float(np.mean(small < 0.02) + np.mean(small > 0.98)), symmetry],
+        ]
+    )
     return np.concatenate([thumb, stats])
 
 
@@ -124,14 +142,15 @@ def fit_block(features: np.ndarray, start: int, stop: int, components: int) -> B
     mean = x.mean(axis=0)
     scale = np.maximum(x.std(axis=0), 1e-3)
     _, s, vt = np.linalg.svd((x - mean) / scale, full_matrices=False)
-    var = s ** 2 / max(len(x) - 1, 1)
+    var = s**2 / max(len(x) - 1, 1)
     k = min(components, x.shape[1] - 1, len(var))
     residual = float(var[k:].sum() / (x.shape[1] - k))
     return Block(start, stop, mean, scale, vt[:k], np.maximum(var[:k], 1e-9), max(residual, 1e-6))
 
 
-def fit_reference(fit: np.ndarray, calibrate: np.ndarray, percentile: float = 99.5,
-                  components: int = 16, info: dict | None = None) -> Reference:
+def fit_reference(
+    fit: np.ndarray, calibrate: np.ndarray, percentile: float = 99.5, components: int = 16, info: dict | None = None
+) -> Reference:
     """Fit each block on ``fit`` features; set its threshold at ``percentile`` of ``calibrate`` distances."""
     n_thumb = THUMBNAIL * THUMBNAIL
     blocks = []
@@ -195,5 +214,6 @@ def check_study(study: Study, reference: Reference | None = None, use_stored: bo
         if distance > reference.threshold:
             warnings.append(
                 f"Unlike the training images (out-of-distribution score {distance:.2f}, limit 1.00): "
-                "possibly not a frontal chest film, or unusual exposure, orientation or inversion")
+                "possibly not a frontal chest film, or unusual exposure, orientation or inversion"
+            )
     return warnings

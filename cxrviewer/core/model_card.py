@@ -36,19 +36,29 @@ class OnnxSpec:
     verification: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "sha256": self.sha256, "opset": self.opset, "input_name": self.input_name,
-                "outputs": {"logits": self.logits_name, "cam": self.cam_name},
-                "initializer_dtype": self.initializer_dtype, "verification": self.verification}
+        return {
+            "file": self.file,
+            "sha256": self.sha256,
+            "opset": self.opset,
+            "input_name": self.input_name,
+            "outputs": {"logits": self.logits_name, "cam": self.cam_name},
+            "initializer_dtype": self.initializer_dtype,
+            "verification": self.verification,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str) -> OnnxSpec:
         outputs = _typed(d, "outputs", dict, where)
-        return cls(file=_typed(d, "file", str, where), sha256=_typed(d, "sha256", str, where),
-                   opset=_typed(d, "opset", int, where), input_name=_typed(d, "input_name", str, where),
-                   logits_name=_typed(outputs, "logits", str, where + ".outputs"),
-                   cam_name=_typed(outputs, "cam", str, where + ".outputs"),
-                   initializer_dtype=_typed(d, "initializer_dtype", str, where),
-                   verification=_typed(d, "verification", dict, where, default={}))
+        return cls(
+            file=_typed(d, "file", str, where),
+            sha256=_typed(d, "sha256", str, where),
+            opset=_typed(d, "opset", int, where),
+            input_name=_typed(d, "input_name", str, where),
+            logits_name=_typed(outputs, "logits", str, where + ".outputs"),
+            cam_name=_typed(outputs, "cam", str, where + ".outputs"),
+            initializer_dtype=_typed(d, "initializer_dtype", str, where),
+            verification=_typed(d, "verification", dict, where, default={}),
+        )
 
 
 @dataclass(frozen=True)
@@ -135,8 +145,10 @@ class ModelCard:
             raise BundleError(f"{where} must hold a JSON object")
         version = _typed(d, "format_version", int, where, default=1)
         if version != FORMAT_VERSION:
-            raise BundleError(f"{where}: bundle format {version}, this app reads format {FORMAT_VERSION} "
-                              "(re-export it with `python -m trainer export --bundle DIR`)")
+            raise BundleError(
+                f"{where}: bundle format {version}, this app reads format {FORMAT_VERSION} "
+                "(re-export it with `python -m trainer export --bundle DIR`)"
+            )
         names = tuple(_typed(d, "class_names", list, where))
         if len(names) != 2 or not all(isinstance(n, str) and n for n in names) or names[0] == names[1]:
             raise BundleError(f"{where}: class_names must be two different names, got {list(names)!r}")
@@ -159,17 +171,26 @@ class ModelCard:
             raise BundleError(f"{where}: every metrics entry must be an object")
         known = {f.name for f in fields(cls)} | {"onnx", "gradcam"}
         return cls(
-            name=_typed(d, "name", str, where), architecture=_typed(d, "architecture", str, where),
-            preprocess=pre, class_names=names, positive_class=positive, threshold=threshold,
-            temperature=temperature, weights_file=_typed(d, "weights_file", str, where),
+            name=_typed(d, "name", str, where),
+            architecture=_typed(d, "architecture", str, where),
+            preprocess=pre,
+            class_names=names,
+            positive_class=positive,
+            threshold=threshold,
+            temperature=temperature,
+            weights_file=_typed(d, "weights_file", str, where),
             weights_sha256=_typed(d, "weights_sha256", str, where),
             weights_dtype=_typed(d, "weights_dtype", str, where, default="float32"),
             onnx=OnnxSpec.from_dict(_typed(d, "onnx", dict, where), where + ".onnx"),
             gradcam=GradcamSpec.from_dict(_typed(d, "gradcam", dict, where), where + ".gradcam"),
             threshold_rule=_typed(d, "threshold_rule", str, where, default=""),
-            intended_use=_typed(d, "intended_use", str, where, default=""), limitations=tuple(limitations),
-            training=_typed(d, "training", dict, where, default={}), metrics=metrics, format_version=version,
-            extra={k: v for k, v in d.items() if k not in known})
+            intended_use=_typed(d, "intended_use", str, where, default=""),
+            limitations=tuple(limitations),
+            training=_typed(d, "training", dict, where, default={}),
+            metrics=metrics,
+            format_version=version,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
 
     @classmethod
     def read(cls, bundle_dir: str | os.PathLike[str]) -> ModelCard:

@@ -37,16 +37,19 @@ class OnnxModel:
         options.log_severity_level = 3
         try:
             # bytes, not the path: the graph run is the graph whose sha256 was just checked
-            self.session = ort.InferenceSession(bundle.onnx_path.read_bytes(), options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                bundle.onnx_path.read_bytes(), options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # truncated or otherwise invalid graph
             first_line = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             raise BundleError(f"{bundle.name}: model.onnx cannot be loaded by ONNX Runtime ({first_line})") from exc
         names_in = [i.name for i in self.session.get_inputs()]
         names_out = [o.name for o in self.session.get_outputs()]
         if names_in != [spec.input_name] or not {spec.logits_name, spec.cam_name} <= set(names_out):
-            raise BundleError(f"{bundle.name}: model.onnx has inputs {names_in} and outputs {names_out}, "
-                              f"not the {spec.input_name} -> {spec.logits_name}, {spec.cam_name} its card names")
+            raise BundleError(
+                f"{bundle.name}: model.onnx has inputs {names_in} and outputs {names_out}, "
+                f"not the {spec.input_name} -> {spec.logits_name}, {spec.cam_name} its card names"
+            )
         self._input = spec.input_name
         self._outputs = [spec.logits_name, spec.cam_name]
         self._lock = threading.Lock()  # one run at a time: the intra-op threads are sized for the machine

@@ -3,10 +3,10 @@
 resize_to_input -> standardize_intensity -> to_model_input. The trainer inserts its augmentations
 between these steps; evaluation and the app call :func:`preprocess`, which chains them unchanged.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
 from typing import Any
 
 import numpy as np
@@ -27,9 +27,13 @@ class PreprocessConfig:
             raise ValueError(f"intensity must be one of {INTENSITY_MODES}, got {self.intensity!r}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PreprocessConfig":
-        return cls(input_size=int(d["input_size"]), mean=tuple(d["mean"]), std=tuple(d["std"]),
-                   intensity=d.get("intensity", "none"))
+    def from_dict(cls, d: dict) -> PreprocessConfig:
+        return cls(
+            input_size=int(d["input_size"]),
+            mean=tuple(d["mean"]),
+            std=tuple(d["std"]),
+            intensity=d.get("intensity", "none"),
+        )
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -3,6 +3,7 @@
 Everything the viewer draws goes through these numpy functions, so the on-screen layers and the PNG
 export are the same pixels, and the heat map is oriented by the same call as the image (alignment).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,10 +25,10 @@ class Orientation:
     flip_h: bool = False
     flip_v: bool = False
 
-    def rotated(self, degrees: int) -> "Orientation":
+    def rotated(self, degrees: int) -> Orientation:
         return Orientation((self.rotation + degrees) % 360, self.flip_h, self.flip_v)
 
-    def flipped(self, horizontal: bool) -> "Orientation":
+    def flipped(self, horizontal: bool) -> Orientation:
         """Flip as the user sees it (screen axes), whatever the current rotation."""
         screen_h = horizontal if self.rotation in (0, 180) else not horizontal
         if screen_h:
@@ -108,15 +109,17 @@ def colour_bar(height: int, width: int) -> np.ndarray:
     return np.repeat(lut[idx][:, None, :], width, axis=1)
 
 
-def export_image(rgb: np.ndarray, banner: list[str], heat_shown: bool, notes: list[str] | None = None,
-                 max_side: int = 2048) -> Image.Image:
+def export_image(
+    rgb: np.ndarray, banner: list[str], heat_shown: bool, notes: list[str] | None = None, max_side: int = 2048
+) -> Image.Image:
     """The exported view: the (oriented, composited) image under a black text strip with the banner and
     AI lines, and a labelled colour scale on the right when the heat layer is shown."""
     img = Image.fromarray(rgb, mode="RGB")
     if max(img.size) > max_side:
         scale = max_side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                         Image.Resampling.LANCZOS)
+        img = img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS
+        )
     size = max(14, img.height // 55)
     font = _font(size)
     lines = list(banner) + list(notes or [])

@@ -1,37 +1,43 @@
 """Reports: the worklist CSV export and the model card text shown in Help ▸ Model card."""
+
 from __future__ import annotations
 
 import csv
 import html
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .anonymise import HIDDEN, display_name, format_date, format_person_name
 from .batch import StudyResult
 from .model_card import ModelCard
 
-DISCLAIMER = ("cxrviewer is research and teaching software. It is NOT a medical device, it is not cleared "
-              "or approved for clinical use, and its output must not be used for diagnosis or treatment.")
-WORKLIST_COLUMNS = ("file", "patient", "patient_id", "date", "probability", "label", "threshold", "model",
-                    "status")
+DISCLAIMER = (
+    "cxrviewer is research and teaching software. It is NOT a medical device, it is not cleared "
+    "or approved for clinical use, and its output must not be used for diagnosis or treatment."
+)
+WORKLIST_COLUMNS = ("file", "patient", "patient_id", "date", "probability", "label", "threshold", "model", "status")
 
 
 def worklist_rows(results: Sequence[StudyResult], anonymise: bool) -> list[dict]:
     rows = []
     for i, r in enumerate(results):
-        rows.append({
-            "file": display_name(r.path, anonymise, i) if anonymise else str(r.path),
-            "patient": HIDDEN if anonymise and (r.patient_name or r.patient_id) else format_person_name(r.patient_name),
-            "patient_id": HIDDEN if anonymise and r.patient_id else r.patient_id,
-            "date": HIDDEN if anonymise and r.study_date else format_date(r.study_date),
-            "probability": "" if r.probability is None else f"{r.probability:.6f}",
-            "label": r.label,
-            "threshold": "" if r.threshold is None else f"{r.threshold:g}",
-            "model": r.model,
-            "status": r.status,
-        })
+        rows.append(
+            {
+                "file": display_name(r.path, anonymise, i) if anonymise else str(r.path),
+                "patient": HIDDEN
+                if anonymise and (r.patient_name or r.patient_id)
+                else format_person_name(r.patient_name),
+                "patient_id": HIDDEN if anonymise and r.patient_id else r.patient_id,
+                "date": HIDDEN if anonymise and r.study_date else format_date(r.study_date),
+                "probability": "" if r.probability is None else f"{r.probability:.6f}",
+                "label": r.label,
+                "threshold": "" if r.threshold is None else f"{r.threshold:g}",
+                "model": r.model,
+                "status": r.status,
+            }
+        )
     return rows
 
 
@@ -63,10 +69,15 @@ def model_card_html(model_card: ModelCard | None) -> str:
     card = model_card.to_json()
     parts.append(f"<h3>Model: {e(str(card.get('name', '?')))}</h3>")
     parts.append("<table>")
-    rows = [("Architecture", card.get("architecture")), ("Classes", ", ".join(card.get("class_names", []))),
-            ("Positive class", card.get("positive_class")), ("Decision threshold", card.get("threshold")),
-            ("Threshold rule", card.get("threshold_rule")), ("Calibration temperature", card.get("temperature")),
-            ("Input", card.get("preprocess"))]
+    rows = [
+        ("Architecture", card.get("architecture")),
+        ("Classes", ", ".join(card.get("class_names", []))),
+        ("Positive class", card.get("positive_class")),
+        ("Decision threshold", card.get("threshold")),
+        ("Threshold rule", card.get("threshold_rule")),
+        ("Calibration temperature", card.get("temperature")),
+        ("Input", card.get("preprocess")),
+    ]
     parts += [f"<tr><td><b>{e(k)}</b></td><td>{e(_fmt(v))}</td></tr>" for k, v in rows if v is not None]
     parts.append("</table>")
     if card.get("intended_use"):
@@ -104,7 +115,11 @@ def ai_summary_lines(result: StudyResult | None) -> list[str]:
     if not result.scored:
         return ["AI: not scored"]
     if result.warnings:
-        return ([f"AI: no reliable score - {w}" for w in result.warnings]
-                + [f"(model output {result.probability:.2f} shown for reference only; {result.model})"])
-    return [f"AI: P(pneumonia) {result.probability:.2f} -> {result.label} at threshold {result.threshold:.2f} "
-            f"({result.model})", "Not a medical device - not for diagnosis"]
+        return [f"AI: no reliable score - {w}" for w in result.warnings] + [
+            f"(model output {result.probability:.2f} shown for reference only; {result.model})"
+        ]
+    return [
+        f"AI: P(pneumonia) {result.probability:.2f} -> {result.label} at threshold {result.threshold:.2f} "
+        f"({result.model})",
+        "Not a medical device - not for diagnosis",
+    ]

@@ -1,4 +1,5 @@
 """Load a study (PNG, JPEG or DICOM) into a grayscale float image in display orientation."""
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,8 @@ class Study:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.pixels.shape  # type: ignore[return-value]
+        h, w = self.pixels.shape
+        return int(h), int(w)
 
     def render(self, centre: float, width: float) -> np.ndarray:
         """Display pixels for an interactive window (centre, width) given in raw units."""
@@ -85,11 +87,13 @@ def _load_bitmap(path: Path) -> Study:
             if img.width * img.height == 0:
                 raise UnsupportedStudyError(f"{path.name}: the image has no pixels ({img.width}x{img.height})")
             if img.width * img.height > MAX_PIXELS:  # Pillow itself only refuses beyond twice its limit
-                raise UnsupportedStudyError(f"{path.name}: {img.width}x{img.height} pixels is larger than this "
-                                            f"viewer accepts ({MAX_PIXELS:,} pixels)")
+                raise UnsupportedStudyError(
+                    f"{path.name}: {img.width}x{img.height} pixels is larger than this "
+                    f"viewer accepts ({MAX_PIXELS:,} pixels)"
+                )
             if getattr(img, "n_frames", 1) > 1:
                 raise UnsupportedStudyError(f"{path.name}: animated / multi-frame images are not supported")
-            img = ImageOps.exif_transpose(img)  # phones and some exporters store rotation in EXIF
+            img = ImageOps.exif_transpose(img)  # type: ignore[assignment]  # phones and some exporters store rotation in EXIF
             pixels, is_colour = _to_gray_float(img)
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise UnreadableStudyError(f"{path.name}: not a readable PNG/JPEG/DICOM image ({exc})") from exc
@@ -103,8 +107,7 @@ def _load_bitmap(path: Path) -> Study:
         "is_colour": is_colour,
     }
     scale = 255.0
-    return Study(path=path, pixels=pixels, metadata=metadata, raw=pixels * scale,
-                 default_window=(scale / 2, scale))
+    return Study(path=path, pixels=pixels, metadata=metadata, raw=pixels * scale, default_window=(scale / 2, scale))
 
 
 def _to_gray_float(img: Image.Image) -> tuple[np.ndarray, bool]:

@@ -1,4 +1,5 @@
 """Window/level for display: the linear DICOM window (PS3.3 C.11.2.1.2) and a robust automatic window."""
+
 from __future__ import annotations
 
 import numpy as np

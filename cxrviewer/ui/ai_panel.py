@@ -1,12 +1,12 @@
 """The AI side panel: model choice, probability, label at the threshold, warnings, Grad-CAM controls."""
+
 from __future__ import annotations
 
 import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QLinearGradient, QPainter
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QSlider, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from cxrviewer.core.batch import StudyResult
 from cxrviewer.core.rendering import jet_lut
@@ -151,7 +151,9 @@ class AIPanel(QWidget):
         """Re-fit the word-wrapped labels at once (not at the next layout pass) so nothing is clipped."""
         for label in (self.probability, self.label, self.threshold, self.warning):
             label.setVisible(bool(label.text()) and (label is not self.warning or self.warning.isVisibleTo(self)))
-        self.layout().activate()
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
         self.adjustSize()
 
     def show_result(self, result: StudyResult | None) -> None:
@@ -177,13 +179,17 @@ class AIPanel(QWidget):
         p = result.probability
         if result.warnings:
             self.probability.setText(f"<span style='font-size:15px; color:{MUTED}'>Score withheld</span>")
-            self.label.setText(f"<span style='color:{MUTED}'>model output {p:.2f} ({html.escape(result.label)} at "
-                               f"threshold) — shown for reference only</span>")
+            self.label.setText(
+                f"<span style='color:{MUTED}'>model output {p:.2f} ({html.escape(result.label)} at "
+                f"threshold) — shown for reference only</span>"
+            )
         else:
             colour = POSITIVE if result.positive else NEGATIVE
             self.probability.setText(
                 f"<span style='font-size:13px'>P(pneumonia)</span><br>"
-                f"<span style='font-size:30px; font-weight:bold; color:{colour}'>{p:.2f}</span>")
-            self.label.setText(f"<span style='font-size:16px; font-weight:bold; color:{colour}'>"
-                               f"{html.escape(result.label)}</span>")
+                f"<span style='font-size:30px; font-weight:bold; color:{colour}'>{p:.2f}</span>"
+            )
+            self.label.setText(
+                f"<span style='font-size:16px; font-weight:bold; color:{colour}'>{html.escape(result.label)}</span>"
+            )
         self.threshold.setText(f"threshold {result.threshold:.2f}\nmodel {result.model}")

@@ -1,4 +1,5 @@
 """Start the GUI: the window appears first, then the model loads in the background."""
+
 from __future__ import annotations
 
 import sys
@@ -16,7 +17,8 @@ def run_gui(paths: list[str], models_dir: str | None = None, model: str | None =
     from .main_window import MainWindow
     from .theme import apply_dark_theme
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setOrganizationName("cxrviewer")
     app.setApplicationName("cxrviewer")
     app.setDesktopFileName("cxrviewer")  # matches packaging/linux/cxrviewer.desktop

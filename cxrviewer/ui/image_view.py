@@ -3,6 +3,7 @@
 The heat layer is a child item of the image item and both pixmaps are oriented by the same core
 call, so the layer stays aligned with the image under zoom, pan, rotation and flips.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -133,7 +134,7 @@ class ImageView(QGraphicsView):
     def wheelEvent(self, event) -> None:  # noqa: N802
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom(ZOOM_STEP ** steps)
+            self.zoom(ZOOM_STEP**steps)
         event.accept()
 
     # -- right-drag window/level -----------------------------------------------------------------
@@ -190,8 +191,9 @@ class ImageView(QGraphicsView):
             bold.setBold(True)
             painter.setFont(bold)
             text_w = painter.fontMetrics().horizontalAdvance(self.alert)
-            box = QRectF(margin, vp.height() - margin - line_h - 6, min(text_w + 16, vp.width() - 2 * margin),
-                         line_h + 6)
+            box = QRectF(
+                margin, vp.height() - margin - line_h - 6, min(text_w + 16, vp.width() - 2 * margin), line_h + 6
+            )
             painter.fillRect(box, QColor(80, 50, 0, 220))
             painter.setPen(WARNING)
             painter.drawText(box.adjusted(8, 0, -8, 0), Qt.AlignmentFlag.AlignVCenter, self.alert)

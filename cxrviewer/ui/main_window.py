@@ -1,4 +1,5 @@
 """The main window: wires the image view, the AI panel, the worklist and the model worker together."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -7,16 +8,15 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QScrollArea
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea
 
 from cxrviewer.core.anonymise import banner_lines, display_name
 from cxrviewer.core.batch import StudyResult, scan_folder
 from cxrviewer.core.bundle import default_models_dir, read_card
-from cxrviewer.core.model_card import ModelCard
 from cxrviewer.core.catalog import bundle_labels, bundle_names
 from cxrviewer.core.errors import BundleError, StudyError
-from cxrviewer.core.rendering import (Orientation, composite, display_pixels, export_image, heat_rgba, orient,
-                                      to_uint8)
+from cxrviewer.core.model_card import ModelCard
+from cxrviewer.core.rendering import Orientation, composite, display_pixels, export_image, heat_rgba, orient, to_uint8
 from cxrviewer.core.report import ai_summary_lines, write_worklist_csv
 from cxrviewer.core.study import Study, load_study
 from cxrviewer.core.windowing import auto_window
@@ -41,11 +41,12 @@ MOUSE_HELP = [
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, models_dir: str | Path | None = None, model: str | None = None,
-                 settings: QSettings | None = None):
+    def __init__(
+        self, models_dir: str | Path | None = None, model: str | None = None, settings: QSettings | None = None
+    ):
         super().__init__()
         app = QApplication.instance()
-        if app is not None:
+        if isinstance(app, QApplication):
             apply_dark_theme(app)
         self.models_dir = Path(models_dir) if models_dir else default_models_dir()
         self.requested_model = model
@@ -77,7 +78,7 @@ class MainWindow(QMainWindow):
         self.study: Study | None = None
         self.study_error = ""
         self.orientation = Orientation()
-        self.window: tuple[float, float] | None = None
+        self.window_level: tuple[float, float] | None = None
         self.inverted = False
         self.anonymise = self.settings.anonymise
         self._studies: OrderedDict[Path, Study] = OrderedDict()
@@ -88,7 +89,7 @@ class MainWindow(QMainWindow):
         self.batch_total = 0
         self.errors: list[str] = []
         self.skipped: list[tuple[Path, str]] = []
-        self._message_box = None
+        self._message_box: QMessageBox | None = None
         self._tag_browser: TagBrowser | None = None
         self._dialogs: list = []
         self._selecting = False
@@ -102,8 +103,9 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{title}")
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.addDockWidget(area, dock)
         return dock
 
@@ -146,12 +148,23 @@ class MainWindow(QMainWindow):
         self._action(f, "Open &Folder…", self._ask_open_folder, ["Ctrl+Shift+O"], help_text="Open a folder (triage)")
         self.recent_menu = f.addMenu("Open &Recent")
         f.addSeparator()
-        self._action(f, "Export View as &PNG…", self._ask_export_png, ["Ctrl+E"],
-                     help_text="Export the current view (image + Grad-CAM) to PNG")
+        self._action(
+            f,
+            "Export View as &PNG…",
+            self._ask_export_png,
+            ["Ctrl+E"],
+            help_text="Export the current view (image + Grad-CAM) to PNG",
+        )
         self._action(f, "Export Worklist as &CSV…", self._ask_export_csv, ["Ctrl+Shift+E"])
         f.addSeparator()
-        self.anonymise_action = self._action(f, "&Anonymise", self.set_anonymise, ["Ctrl+Shift+A"], checkable=True,
-                                             help_text="Anonymise: hide patient data on screen and in exports")
+        self.anonymise_action = self._action(
+            f,
+            "&Anonymise",
+            self.set_anonymise,
+            ["Ctrl+Shift+A"],
+            checkable=True,
+            help_text="Anonymise: hide patient data on screen and in exports",
+        )
         f.addSeparator()
         self._action(f, "&Quit", self.close, [QKeySequence.StandardKey.Quit])
 
@@ -216,8 +229,8 @@ class MainWindow(QMainWindow):
             self.panel.set_model_status(f"Loading {name}…")
         else:
             self.panel.set_model_status(
-                f"No model available (none in {self.models_dir}). Images can be viewed but are not scored.",
-                error=True)
+                f"No model available (none in {self.models_dir}). Images can be viewed but are not scored.", error=True
+            )
         self.service.load_model(self.models_dir / name if name else None)
 
     def choose_model(self, name: str) -> None:
@@ -381,7 +394,7 @@ class MainWindow(QMainWindow):
             return
         self.current_row = row
         path = entry.result.path
-        self.window, self.inverted, self.orientation = None, False, Orientation()
+        self.window_level, self.inverted, self.orientation = None, False, Orientation()
         self.invert_action.setChecked(False)
         self.study, self.study_error = None, ""
         try:
@@ -435,7 +448,7 @@ class MainWindow(QMainWindow):
         """The current study's display pixels (uint8, oriented) exactly as on screen."""
         if self.study is None:
             return None
-        return to_uint8(orient(display_pixels(self.study, self.window, self.inverted), self.orientation))
+        return to_uint8(orient(display_pixels(self.study, self.window_level, self.inverted), self.orientation))
 
     def _render(self, refit: bool = False) -> None:
         gray = self.display_gray()
@@ -461,20 +474,26 @@ class MainWindow(QMainWindow):
             return
         name = display_name(self.study.path, self.anonymise, self._row_position())
         banner = banner_lines(self.study.metadata, self.anonymise, name)
-        if self.window is None:
+        if self.window_level is None:
             wl = "window: " + ("file" if self.study.metadata.get("window_source", "file") == "file" else "automatic")
         else:
-            wl = f"W {self.window[1]:.0f}  L {self.window[0]:.0f}"
+            wl = f"W {self.window_level[1]:.0f}  L {self.window_level[0]:.0f}"
         info = [wl, f"zoom {self.view.scale_factor() * 100:.0f}%"]
         o = self.orientation
         if o.rotation or o.flip_h or o.flip_v:
-            info.append(f"rotated {o.rotation}°" + (" · flipped H" if o.flip_h else "") + (" · flipped V" if o.flip_v else ""))
+            info.append(
+                f"rotated {o.rotation}°" + (" · flipped H" if o.flip_h else "") + (" · flipped V" if o.flip_v else "")
+            )
         if self.inverted:
             info.append("inverted")
         result = self.current_result()
         alert = ""
         if result is not None and result.warnings:
-            alert = "⚠ " + result.warnings[0] + ("  (+%d more)" % (len(result.warnings) - 1) if len(result.warnings) > 1 else "")
+            alert = (
+                "⚠ "
+                + result.warnings[0]
+                + (f"  (+{len(result.warnings) - 1} more)" if len(result.warnings) > 1 else "")
+            )
         self.view.set_overlay(banner, info, alert)
 
     def _row_position(self) -> int | None:
@@ -488,6 +507,9 @@ class MainWindow(QMainWindow):
             self.panel.show_result(None)
             return
         entry = self.worklist.model.entry(self.current_row)
+        if entry is None:
+            self.panel.show_result(None)
+            return
         if self.study is None and self.study_error:
             self.panel.show_result(StudyResult(path=entry.result.path, error=self.study_error))
         elif entry.state == DONE:
@@ -507,7 +529,9 @@ class MainWindow(QMainWindow):
 
     # == display controls =========================================================================
     def _window_base(self) -> tuple[float, float]:
-        return self.window if self.window is not None else self.study.default_window
+        if self.window_level is not None or self.study is None:
+            return self.window_level or (0.5, 1.0)
+        return self.study.default_window
 
     def _on_window_drag(self, dx: float, dy: float) -> None:
         if self.study is None:
@@ -518,15 +542,16 @@ class MainWindow(QMainWindow):
         self.set_window(centre + dy * step, max(width + dx * step, span / 1000.0))
 
     def _raw(self) -> np.ndarray:
+        assert self.study is not None  # callers return early without a study
         return self.study.raw if self.study.raw is not None else self.study.pixels
 
     def set_window(self, centre: float, width: float) -> None:
-        self.window = (float(centre), float(width))
+        self.window_level = (float(centre), float(width))
         self._render()
         self._refresh_overlay()
 
     def reset_window(self) -> None:
-        self.window = None
+        self.window_level = None
         self._render()
         self._refresh_overlay()
 
@@ -598,7 +623,8 @@ class MainWindow(QMainWindow):
         if self.study is not None and str(self.study.path) == path and model == self.model_name:
             empty = not np.any(heat > 0)
             self.panel.gradcam_status.setText(
-                "Grad-CAM is empty for this study: no region raised the pneumonia score." if empty else "")
+                "Grad-CAM is empty for this study: no region raised the pneumonia score." if empty else ""
+            )
             self._refresh_heat()
 
     def _on_gradcam_failed(self, path: str, message: str) -> None:
@@ -629,11 +655,20 @@ class MainWindow(QMainWindow):
         if self.study is None:
             raise StudyError("no study to export")
         heat = self.current_heat() if self.view.heat_visible() else None
-        rgb = composite(self.display_gray(), orient(heat, self.orientation) if heat is not None else None,
-                        self.panel.opacity.value() / 100.0)
+        gray = self.display_gray()
+        assert gray is not None  # there is a study
+        rgb = composite(
+            gray,
+            orient(heat, self.orientation) if heat is not None else None,
+            self.panel.opacity.value() / 100.0,
+        )
         name = display_name(self.study.path, self.anonymise, self._row_position())
-        image = export_image(rgb, banner_lines(self.study.metadata, self.anonymise, name), heat is not None,
-                             ai_summary_lines(self.current_result()))
+        image = export_image(
+            rgb,
+            banner_lines(self.study.metadata, self.anonymise, name),
+            heat is not None,
+            ai_summary_lines(self.current_result()),
+        )
         path = Path(path)
         image.save(path, format="PNG")
         return path
@@ -641,7 +676,8 @@ class MainWindow(QMainWindow):
     def export_csv(self, path: str | Path) -> Path:
         """The worklist in the order shown (most suspicious first when sorted by probability)."""
         order = self.worklist.visible_row_ids()
-        results = [self.worklist.model.entry(r).result for r in order]
+        entries = (self.worklist.model.entry(r) for r in order)
+        results = [e.result for e in entries if e is not None]
         return write_worklist_csv(results, path, self.anonymise)
 
     def _ask_export_png(self) -> None:

@@ -1,4 +1,5 @@
 """numpy arrays -> QImage/QPixmap (copies, so the numpy buffer may be freed afterwards)."""
+
 from __future__ import annotations
 
 import numpy as np

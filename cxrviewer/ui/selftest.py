@@ -10,6 +10,7 @@ Also checked: that the app never loaded torch or the training libraries, every D
 scores, that nothing touched the network (audit hook + /proc, see cxrviewer.guards), and that no file
 appeared or changed in the application folder or the working directory.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,6 +24,7 @@ import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cxrviewer.guards import FileSnapshot, NetworkGuard, open_inet_sockets, use_private_caches
 
@@ -44,8 +46,9 @@ DICOM_DECODER_CHECKS = [
 ]
 # The app runs on ONNX Runtime: none of these may be imported by it (they belong to the trainer). tqdm is not
 # listed: pydicom imports it when present (pydicom.data.download) and works without it.
-TRAINING_ONLY_MODULES = frozenset({"torch", "torchvision", "pytorch_grad_cam", "cv2", "scipy", "sklearn",
-                                   "matplotlib", "onnx"})
+TRAINING_ONLY_MODULES = frozenset(
+    {"torch", "torchvision", "pytorch_grad_cam", "cv2", "scipy", "sklearn", "matplotlib", "onnx"}
+)
 NATIVE_PLATFORM_PLUGIN = {"linux": ["libqxcb", "libqwayland"], "win32": ["qwindows"], "darwin": ["libqcocoa"]}
 
 
@@ -68,8 +71,9 @@ def require(condition, message: str) -> None:
 
 
 class SelfTest:
-    def __init__(self, out: Path, models_dir: str | None = None, model: str | None = None,
-                 guard: NetworkGuard | None = None):
+    def __init__(
+        self, out: Path, models_dir: str | None = None, model: str | None = None, guard: NetworkGuard | None = None
+    ):
         self.out = out
         self.models_dir_arg = models_dir
         self.model_arg = model
@@ -78,8 +82,8 @@ class SelfTest:
         self.started = time.time()
         self.main_thread = threading.get_ident()
         self.worker_threads: dict[str, set[int]] = {"score": set(), "gradcam": set()}
-        self.window = None
-        self.app = None
+        self.window: Any = None  # MainWindow once "main window and model" ran; later steps check it ran
+        self.app: Any = None
         self.failed_hard = False
 
     # -- reporting -------------------------------------------------------------------------------
@@ -103,8 +107,13 @@ class SelfTest:
         """False (and a failed 'not run' step) when a step this one depends on did not pass."""
         missing = [n for n in needs if not self.passed(n)]
         if missing:
-            record = {"name": name, "ok": False, "seconds": 0.0, "detail": {},
-                      "error": f"not run: needs {', '.join(missing)}"}
+            record = {
+                "name": name,
+                "ok": False,
+                "seconds": 0.0,
+                "detail": {},
+                "error": f"not run: needs {', '.join(missing)}",
+            }
             self.steps.append(record)
             self._print(record)
         return not missing
@@ -140,8 +149,16 @@ class SelfTest:
         try:
             return self._run()
         except BaseException as exc:  # noqa: BLE001 - a crash still writes the report and fails
-            self.steps.append({"name": "self-test crashed", "ok": False, "seconds": 0.0, "detail": {},
-                               "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-4000:]})
+            self.steps.append(
+                {
+                    "name": "self-test crashed",
+                    "ok": False,
+                    "seconds": 0.0,
+                    "detail": {},
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc()[-4000:],
+                }
+            )
             self._print(self.steps[-1])
             return self.finish()
 
@@ -201,23 +218,34 @@ class SelfTest:
         }
         (self.out / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         verdict = "PASSED" if ok else f"FAILED ({', '.join(report['failed'])})"
-        print(f"[self-test] {verdict}: {report['passed']}/{len(self.steps)} steps in {report['duration_s']} s; "
-              f"report {self.out / REPORT_FILE}", flush=True)
+        print(
+            f"[self-test] {verdict}: {report['passed']}/{len(self.steps)} steps in {report['duration_s']} s; "
+            f"report {self.out / REPORT_FILE}",
+            flush=True,
+        )
         return 0 if ok else 1
 
     # -- steps -----------------------------------------------------------------------------------
     def step_environment(self, root: Path) -> None:
         with self.step("environment") as d:
             import numpy
-            import pydicom
             import onnxruntime
+            import pydicom
             import PySide6
 
-            d.update(frozen=is_frozen(), executable=sys.executable, app_root=str(root),
-                     python=platform.python_version(), platform=platform.platform(), pyside6=PySide6.__version__,
-                     pydicom=pydicom.__version__, numpy=numpy.__version__, onnxruntime=onnxruntime.__version__,
-                     onnxruntime_providers=onnxruntime.get_available_providers(),
-                     ort_disable_telemetry=os.environ.get("ORT_DISABLE_TELEMETRY"))
+            d.update(
+                frozen=is_frozen(),
+                executable=sys.executable,
+                app_root=str(root),
+                python=platform.python_version(),
+                platform=platform.platform(),
+                pyside6=PySide6.__version__,
+                pydicom=pydicom.__version__,
+                numpy=numpy.__version__,
+                onnxruntime=onnxruntime.__version__,
+                onnxruntime_providers=onnxruntime.get_available_providers(),
+                ort_disable_telemetry=os.environ.get("ORT_DISABLE_TELEMETRY"),
+            )
 
     def step_resources(self, root: Path) -> None:
         with self.step("resources") as d:
@@ -259,11 +287,15 @@ class SelfTest:
                     ok = diff is not None and diff <= tol
                     results.append({"file": name, "plugin": plugin, "ok": ok, "max_diff": diff})
                 except Exception as exc:  # noqa: BLE001
-                    results.append({"file": name, "plugin": plugin, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+                    results.append(
+                        {"file": name, "plugin": plugin, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                    )
             d["checks"] = results
             study = load_study(folder / "MR_small_jpeg_ls_lossless.dcm")  # the app's own path, JPEG-LS
             d["load_study_jpeg_ls"] = list(study.pixels.shape)
-            bad = [f"{r['file']} via {r['plugin']}: {r.get('error') or 'pixels differ'}" for r in results if not r["ok"]]
+            bad = [
+                f"{r['file']} via {r['plugin']}: {r.get('error') or 'pixels differ'}" for r in results if not r["ok"]
+            ]
             require(not bad, "; ".join(bad))
 
     def step_qt_plugins(self) -> None:
@@ -273,12 +305,16 @@ class SelfTest:
             folder = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
             present = sorted(p.name for p in folder.glob("*")) if folder.is_dir() else []
             d["folder"], d["present"] = str(folder), present
-            require(any(n.startswith(("libqoffscreen", "qoffscreen")) for n in present),
-                    f"the offscreen platform plugin is missing from {folder}")
+            require(
+                any(n.startswith(("libqoffscreen", "qoffscreen")) for n in present),
+                f"the offscreen platform plugin is missing from {folder}",
+            )
             key = "linux" if sys.platform.startswith("linux") else sys.platform
             native = [p for p in present if any(p.startswith(s) for s in NATIVE_PLATFORM_PLUGIN.get(key, []))]
-            require(native or key not in NATIVE_PLATFORM_PLUGIN,
-                    f"no native platform plugin ({'/'.join(NATIVE_PLATFORM_PLUGIN.get(key, []))}) in {folder}")
+            require(
+                native or key not in NATIVE_PLATFORM_PLUGIN,
+                f"no native platform plugin ({'/'.join(NATIVE_PLATFORM_PLUGIN.get(key, []))}) in {folder}",
+            )
             loads = {}
             for name in native:
                 loader = QPluginLoader(str(folder / name))
@@ -319,8 +355,10 @@ class SelfTest:
                 d["backend"], d["backend_note"] = predictor.backend, predictor.backend_note
             require(finished, f"the model did not load within {MODEL_TIMEOUT_S:.0f} s")
             extra = [e for e in w.errors if e not in w.panel.model_status.text()]
-            require(w.model_state == "ready",
-                    "no model could be loaded: " + "; ".join([w.panel.model_status.text()] + extra))
+            require(
+                w.model_state == "ready",
+                "no model could be loaded: " + "; ".join([w.panel.model_status.text()] + extra),
+            )
 
     def _instrument_workers(self, workers) -> None:
         """Record which thread scores and computes Grad-CAM (must be the worker, never the UI thread)."""
@@ -330,11 +368,12 @@ class SelfTest:
             def wrapper(*args, **kwargs):
                 self.worker_threads[kind].add(threading.get_ident())
                 return fn(*args, **kwargs)
+
             return wrapper
 
         workers.assess_file = recording("score", workers.assess_file)
         workers.assess_study = recording("score", workers.assess_study)
-        Predictor.gradcam = recording("gradcam", Predictor.gradcam)
+        setattr(Predictor, "gradcam", recording("gradcam", Predictor.gradcam))  # noqa: B010 - instrumenting a class method on purpose
 
     def step_scoring(self) -> None:
         if not self.can_run("scoring on the worker thread", ("main window and model",)):
@@ -343,14 +382,22 @@ class SelfTest:
             from .worklist import DONE
 
             w = self.window
-            require(self.wait_until(lambda: not w.is_busy(), MODEL_TIMEOUT_S),
-                    f"scoring did not finish within {MODEL_TIMEOUT_S:.0f} s")
+            require(
+                self.wait_until(lambda: not w.is_busy(), MODEL_TIMEOUT_S),
+                f"scoring did not finish within {MODEL_TIMEOUT_S:.0f} s",
+            )
             class_names = w.model_card.class_names
             rows = {}
             for e in w.worklist.model.entries:
                 r = e.result
-                rows[e.result.path.name] = {"state": e.state, "probability": r.probability, "label": r.label,
-                                            "threshold": r.threshold, "warnings": r.warnings, "error": r.error}
+                rows[e.result.path.name] = {
+                    "state": e.state,
+                    "probability": r.probability,
+                    "label": r.label,
+                    "threshold": r.threshold,
+                    "warnings": r.warnings,
+                    "error": r.error,
+                }
             d["studies"] = rows
             d["worker_threads"] = len(self.worker_threads["score"])
             require(sorted(rows) == [p.name for p in self.demo], f"worklist holds {sorted(rows)}")
@@ -375,20 +422,30 @@ class SelfTest:
                 w.show_row(entry.row_id)
                 w.set_gradcam_visible(True)
                 key = (str(w.study.path), w.model_name)
-                done = self.wait_until(lambda: key in w._heat or (key not in w._gradcam_pending
-                                                                   and "failed" in w.panel.gradcam_status.text()),
-                                       MODEL_TIMEOUT_S)
+                done = self.wait_until(
+                    lambda key=key: (
+                        key in w._heat or (key not in w._gradcam_pending and "failed" in w.panel.gradcam_status.text())
+                    ),
+                    MODEL_TIMEOUT_S,
+                )
                 require(done, f"{path.name}: Grad-CAM did not finish within {MODEL_TIMEOUT_S:.0f} s")
                 require(key in w._heat, f"{path.name}: {w.panel.gradcam_status.text()}")
                 heat = w._heat[key]
-                require(heat.shape == w.study.pixels.shape,
-                        f"{path.name}: heat map {heat.shape} vs study {w.study.pixels.shape}")
-                require(np.all(np.isfinite(heat)) and heat.min() >= 0.0 and heat.max() <= 1.0,
-                        f"{path.name}: heat map values outside [0, 1]")
+                require(
+                    heat.shape == w.study.pixels.shape,
+                    f"{path.name}: heat map {heat.shape} vs study {w.study.pixels.shape}",
+                )
+                require(
+                    np.all(np.isfinite(heat)) and heat.min() >= 0.0 and heat.max() <= 1.0,
+                    f"{path.name}: heat map values outside [0, 1]",
+                )
                 self.settle(50)
                 require(w.view.heat_visible(), f"{path.name}: the Grad-CAM layer is not shown")
-                maps[path.name] = {"shape": list(heat.shape), "mean": round(float(heat.mean()), 4),
-                                   "max": round(float(heat.max()), 4)}
+                maps[path.name] = {
+                    "shape": list(heat.shape),
+                    "mean": round(float(heat.mean()), 4),
+                    "max": round(float(heat.max()), 4),
+                }
             d["maps"] = maps
             require(self.worker_threads["gradcam"], "Grad-CAM never ran")
             require(self.main_thread not in self.worker_threads["gradcam"], "Grad-CAM ran on the UI thread")
@@ -408,8 +465,11 @@ class SelfTest:
             require(w.grab().save(str(shot), "PNG"), f"could not save {shot}")
             with Image.open(shot) as im:
                 rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
-            d["screenshot"] = {"file": shot.name, "size": [rgb.shape[1], rgb.shape[0]],
-                               "std": round(float(rgb.std()), 2)}
+            d["screenshot"] = {
+                "file": shot.name,
+                "size": [rgb.shape[1], rgb.shape[0]],
+                "std": round(float(rgb.std()), 2),
+            }
             require(rgb.shape[0] >= 400 and rgb.shape[1] >= 600, f"screenshot is only {rgb.shape[1]}x{rgb.shape[0]}")
             require(rgb.std() > 10, "the screenshot is (nearly) blank")
             view = w.view.grab()
@@ -438,9 +498,11 @@ class SelfTest:
             for name in bundle_names(self.models_dir):
                 bundle = load_bundle(self.models_dir / name)
                 predictor = Predictor(bundle)
-                backends[name] = {"backend": predictor.backend, "note": predictor.backend_note,
-                                  "export_verification": bundle.card.onnx.verification.get(
-                                      "max_logit_difference_batch_n")}
+                backends[name] = {
+                    "backend": predictor.backend,
+                    "note": predictor.backend_note,
+                    "export_verification": bundle.card.onnx.verification.get("max_logit_difference_batch_n"),
+                }
                 probs = {k: predictor.predict(s).probability for k, s in studies.items()}
                 out[name] = {k: round(v, 5) for k, v in probs.items()}
                 for k, v in probs.items():
@@ -487,8 +549,9 @@ class SelfTest:
             require(not loaded, f"the app imported {', '.join(sorted({m.split('.')[0] for m in loaded}))}")
 
 
-def run_self_test(out: str | None, models_dir: str | None = None, model: str | None = None,
-                  guard: NetworkGuard | None = None) -> int:
+def run_self_test(
+    out: str | None, models_dir: str | None = None, model: str | None = None, guard: NetworkGuard | None = None
+) -> int:
     """Run every check; returns the process exit status (0 only if all passed)."""
     out_dir = Path(out) if out else Path(tempfile.mkdtemp(prefix="cxrviewer-self-test-"))
     out_dir = out_dir.resolve()

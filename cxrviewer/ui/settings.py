@@ -1,4 +1,5 @@
 """Persistent settings (QSettings): last folder, heat opacity, model, window size, recent files, anonymise."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -78,7 +79,7 @@ class AppSettings:
         value = self.qs.value("recent", [])
         if isinstance(value, str):
             value = [value]
-        return [str(v) for v in (value or [])][:MAX_RECENT]
+        return [str(v) for v in value][:MAX_RECENT] if isinstance(value, list) else []
 
     def add_recent(self, path: str) -> None:
         items = [path] + [p for p in self.recent if p != path]

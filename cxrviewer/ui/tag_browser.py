@@ -1,4 +1,5 @@
 """DICOM tag browser for the study on screen (values of patient tags hidden when anonymising)."""
+
 from __future__ import annotations
 
 from pathlib import Path

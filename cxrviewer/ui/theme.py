@@ -1,4 +1,5 @@
 """Dark theme: a reading-room friendly palette (dark surroundings keep the film's contrast)."""
+
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QPalette

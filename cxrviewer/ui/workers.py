@@ -4,20 +4,25 @@ Every use of the model goes through one single-thread QThreadPool, so prediction
 never run concurrently (the Predictor is not thread-safe for that). Workers never touch widgets: they
 only emit signals, which Qt delivers in the UI thread (queued connections).
 """
+
 from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from cxrviewer.core.batch import StudyResult, assess_file, assess_study
 from cxrviewer.core.bundle import load_bundle
 from cxrviewer.core.errors import BundleError
-from cxrviewer.core.input_checks import load_reference
+from cxrviewer.core.input_checks import Reference, load_reference
 from cxrviewer.core.study import Study
+
+if TYPE_CHECKING:  # imported in the worker when a model loads: onnxruntime stays out of the UI's start
+    from cxrviewer.core.predictor import Predictor
 
 PRIORITY_BATCH = 0
 PRIORITY_INTERACTIVE = 10  # the study on screen and Grad-CAM jump the folder queue
@@ -55,7 +60,7 @@ class ModelService(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self.signals = ServiceSignals()
-        self._predictor = None  # cxrviewer.core.predictor.Predictor once a model is loaded
+        self._predictor: Predictor | None = None
         self._cancel = threading.Event()
         self.generation = 0
         self._loaded_generation = 0  # generation whose load has finished (self._predictor belongs to it)
@@ -63,7 +68,7 @@ class ModelService(QObject):
         self._tickets = 0
         self.model_name = ""
         self._reference_loaded = False
-        self._reference = None
+        self._reference: Reference | None = None
 
     @property
     def predictor(self):

@@ -1,18 +1,29 @@
 """Folder triage worklist: a sortable table (most suspicious first), progress bar and Cancel."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-                               QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cxrviewer.core.anonymise import display_name, patient_label, study_date_label
 from cxrviewer.core.batch import StudyResult
 
 COLUMNS = ("File", "Patient", "Date", "Probability", "Label", "Status")
+_ROOT = QModelIndex()  # the invalid index Qt passes for a flat table; shared, never modified
 COL_PROBABILITY = 3
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 QUEUED, DONE, CANCELLED = "queued", "done", "cancelled"
@@ -85,10 +96,10 @@ class WorklistModel(QAbstractTableModel):
         return [e.result for e in self.entries]
 
     # -- Qt model --------------------------------------------------------------------------------
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:  # noqa: N802 - Qt's name
         return 0 if parent.isValid() else len(self.entries)
 
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:  # noqa: N802 - Qt's name
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
@@ -201,8 +212,10 @@ class WorklistWidget(QWidget):
 
     def visible_row_ids(self) -> list[int]:
         """Row ids in the order the table shows them (after sorting)."""
-        return [self.model.entries[self.proxy.mapToSource(self.proxy.index(r, 0)).row()].row_id
-                for r in range(self.proxy.rowCount())]
+        return [
+            self.model.entries[self.proxy.mapToSource(self.proxy.index(r, 0)).row()].row_id
+            for r in range(self.proxy.rowCount())
+        ]
 
     def select_row_id(self, row_id: int) -> None:
         row = self.model._index.get(row_id)

@@ -1,4 +1,5 @@
 """Fixtures for the hostile-input suite: the generated corpus, time and memory bounds."""
+
 from __future__ import annotations
 
 import threading

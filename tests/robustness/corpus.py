@@ -5,6 +5,7 @@ deterministically (seeded), small on disk (the "huge" ones only *declare* a huge
 generate (well under a second), so the core loader, the headless batch mode and the GUI's folder
 triage can each be run over the same folder.
 """
+
 from __future__ import annotations
 
 import io
@@ -95,7 +96,7 @@ def _png_declaring(width: int, height: int) -> bytes:
 def _patch_jpeg_sof(stream: bytes, height: int, width: int) -> bytes:
     """Rewrite the frame size in a baseline JPEG's SOF0 segment."""
     i = stream.index(b"\xff\xc0")
-    return stream[: i + 5] + struct.pack(">HH", height, width) + stream[i + 9:]
+    return stream[: i + 5] + struct.pack(">HH", height, width) + stream[i + 9 :]
 
 
 def _jpeg_dicom_with_stream(stream: bytes) -> Dataset:
@@ -139,8 +140,11 @@ def build_corpus(root: Path) -> dict[str, Expect]:
         put(f"dicom/truncated-{cut}.dcm", raw_unc[:cut], Expect(ERROR))
     put("dicom/truncated-jpeg-stream.dcm", raw_jpg[: len(raw_jpg) * 2 // 3], Expect(ERROR))
     for seed in range(6):
-        put(f"dicom/bitflip-header-{seed}.dcm", _bitflip(raw_unc, 12, seed, start=132)[:2000] + raw_unc[2000:],
-            Expect(ANY))
+        put(
+            f"dicom/bitflip-header-{seed}.dcm",
+            _bitflip(raw_unc, 12, seed, start=132)[:2000] + raw_unc[2000:],
+            Expect(ANY),
+        )
         put(f"dicom/bitflip-all-{seed}.dcm", _bitflip(raw_jpg, 40, 100 + seed, start=132), Expect(ANY))
 
     # --- wrong transfer-syntax UIDs -------------------------------------------------------------------
@@ -177,8 +181,11 @@ def build_corpus(root: Path) -> dict[str, Expect]:
     ds.Rows = ds.Columns = 20000
     put_ds("dicom/declared-20000-jpeg.dcm", ds, Expect(ERROR, "larger than", "UnsupportedStudyError"))
     ds = _ds(JPEG_DICOM)  # the header says 1024x1024, the JPEG stream inside says 20000x20000
-    put_ds("dicom/jpeg-stream-20000.dcm", _jpeg_dicom_with_stream(_patch_jpeg_sof(_jpeg_stream(ds), 20000, 20000)),
-           Expect(ERROR))
+    put_ds(
+        "dicom/jpeg-stream-20000.dcm",
+        _jpeg_dicom_with_stream(_patch_jpeg_sof(_jpeg_stream(ds), 20000, 20000)),
+        Expect(ERROR),
+    )
     ds = _ds(UNCOMPRESSED)
     del ds.Rows
     put_ds("dicom/no-rows.dcm", ds, Expect(ERROR, "rows"), enforce=False)
@@ -224,8 +231,7 @@ def build_corpus(root: Path) -> dict[str, Expect]:
     put("bitmap/declared-20000.png", _png_declaring(20000, 20000), Expect(ERROR))
     put("bitmap/declared-9000.png", _png_declaring(9000, 9000), Expect(ERROR, "larger than"))
     put("bitmap/zero-width.png", _png_declaring(0, 10), Expect(ERROR))
-    put("bitmap/jpeg-20000.jpg", _patch_jpeg_sof(_encode(Image.fromarray(gray), "JPEG"), 20000, 20000),
-        Expect(ERROR))
+    put("bitmap/jpeg-20000.jpg", _patch_jpeg_sof(_encode(Image.fromarray(gray), "JPEG"), 20000, 20000), Expect(ERROR))
     native = NATIVE_JPEG.read_bytes()
     put("bitmap/truncated.jpeg", native[: len(native) // 3], Expect(ERROR, "corrupt or truncated"))
     png = _encode(Image.fromarray(gray), "PNG")
@@ -262,9 +268,9 @@ def _patch_value(path: Path, group: int, element: int, value: bytes) -> None:
     data = path.read_bytes()
     tag = struct.pack("<HH", group, element)
     i = data.index(tag, 132)
-    length = struct.unpack("<H", data[i + 6:i + 8])[0]
+    length = struct.unpack("<H", data[i + 6 : i + 8])[0]
     assert length == len(value), (length, value)
-    path.write_bytes(data[: i + 8] + value + data[i + 8 + length:])
+    path.write_bytes(data[: i + 8] + value + data[i + 8 + length :])
 
 
 def _encode(img: Image.Image, fmt: str, **kw) -> bytes:

@@ -1,4 +1,5 @@
 """The hostile corpus through the headless batch mode: one CSV row per file with a reason, valid files scored."""
+
 from __future__ import annotations
 
 import subprocess
@@ -48,8 +49,18 @@ def test_batch_cli_survives_the_corpus(corpus, tmp_path, viewer_models_dir, view
     start = time.monotonic()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        code = main(["--batch", str(root), "--csv", str(out), "--models-dir", str(viewer_models_dir),
-                     "--model", viewer_bundle_name])
+        code = main(
+            [
+                "--batch",
+                str(root),
+                "--csv",
+                str(out),
+                "--models-dir",
+                str(viewer_models_dir),
+                "--model",
+                viewer_bundle_name,
+            ]
+        )
     elapsed = time.monotonic() - start
     assert code == 0
     assert elapsed < BATCH_SECONDS, f"batch took {elapsed:.0f} s"
@@ -90,8 +101,9 @@ def test_sockets_are_blocked_in_tests():
         s.bind(("127.0.0.1", 0))
 
 
-def test_app_batch_mode_runs_offline_in_its_own_process(corpus, tmp_path, viewer_models_dir, viewer_bundle_name,
-                                                        viewer_predictor):
+def test_app_batch_mode_runs_offline_in_its_own_process(
+    corpus, tmp_path, viewer_models_dir, viewer_bundle_name, viewer_predictor
+):
     """`python -m cxrviewer --batch` in a fresh interpreter whose sockets are blocked from start-up.
 
     Also checks determinism across runs: the subprocess's probabilities equal this process's.
@@ -103,12 +115,34 @@ def test_app_batch_mode_runs_offline_in_its_own_process(corpus, tmp_path, viewer
     out = tmp_path / "offline.csv"
     env = offline_env()
     env["OMP_NUM_THREADS"] = "1"
-    probe = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('192.0.2.1', 80), 1)"],
-                           env=env, capture_output=True, text=True, timeout=120)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import socket; socket.create_connection(('192.0.2.1', 80), 1)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert probe.returncode != 0 and "NetworkBlockedError" in probe.stderr, probe.stderr
-    proc = subprocess.run([sys.executable, "-m", "cxrviewer", "--batch", str(valid), "--csv", str(out),
-                           "--models-dir", str(viewer_models_dir), "--model", viewer_bundle_name],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cxrviewer",
+            "--batch",
+            str(valid),
+            "--csv",
+            str(out),
+            "--models-dir",
+            str(viewer_models_dir),
+            "--model",
+            viewer_bundle_name,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "NetworkBlockedError" not in proc.stderr
     rows = read_batch_csv(out)

@@ -1,4 +1,5 @@
 """Model integrity: tampered, truncated or foreign bundles are refused with a clear message; the app goes on."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,10 @@ def _graph_with_other_outputs(bundle, card):
 APP_CASES = {
     "bit-flipped graph": (lambda b, c: _flip_bit(_graph(b, c)), "integrity check"),
     "truncated graph": (lambda b, c: _truncate(_graph(b, c)), "integrity check"),
-    "truncated graph, card re-hashed": (lambda b, c: (_truncate(_graph(b, c)), _rehash_graph(b, c)),
-                                        "cannot be loaded by ONNX Runtime"),
+    "truncated graph, card re-hashed": (
+        lambda b, c: (_truncate(_graph(b, c)), _rehash_graph(b, c)),
+        "cannot be loaded by ONNX Runtime",
+    ),
     "missing graph": (lambda b, c: _graph(b, c).unlink(), "missing"),
     "truncated card": (lambda b, c: _card_truncated(b, c), "unreadable"),
     "card without the graph's hash": (_onnx_without_hash, "lacks sha256"),
@@ -80,8 +83,7 @@ APP_CASES = {
 
 
 @pytest.mark.parametrize("case", list(APP_CASES))
-def test_bad_bundle_is_refused_by_the_app_with_a_clear_message(case, tmp_path, viewer_models_dir,
-                                                                 viewer_bundle_name):
+def test_bad_bundle_is_refused_by_the_app_with_a_clear_message(case, tmp_path, viewer_models_dir, viewer_bundle_name):
     from cxrviewer.core import Predictor
 
     make_bad, fragment = APP_CASES[case]
@@ -110,12 +112,15 @@ TRAINER_CASES = {
     "bit-flipped weights": (lambda b, c: _flip_bit(_weights(b, c)), "integrity check"),
     "truncated weights": (lambda b, c: _truncate(_weights(b, c)), "integrity check"),
     "truncated weights, card re-hashed": (
-        lambda b, c: (_truncate(_weights(b, c)),
-                      _rewrite_card(b, c, weights_sha256=sha256_file(_weights(b, c)))), "do not load"),
+        lambda b, c: (_truncate(_weights(b, c)), _rewrite_card(b, c, weights_sha256=sha256_file(_weights(b, c)))),
+        "do not load",
+    ),
     "missing weights": (lambda b, c: _weights(b, c).unlink(), "missing"),
     "pickled code in weights": (_pickled_code, "do not load"),
-    "card names another architecture": (lambda b, c: _rewrite_card(b, c, architecture="resnet18"),
-                                        "do not load into resnet18"),
+    "card names another architecture": (
+        lambda b, c: _rewrite_card(b, c, architecture="resnet18"),
+        "do not load into resnet18",
+    ),
     "unknown architecture": (lambda b, c: _rewrite_card(b, c, architecture="vgg-from-the-internet"), "do not load"),
 }
 

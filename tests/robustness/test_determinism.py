@@ -1,4 +1,5 @@
 """The same study gives the same probability across calls, processes and batch sizes (within 1e-5)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,10 @@ TOLERANCE = 1e-5
 
 
 def _studies():
-    paths = sorted(NATIVE_DIR.glob("*/*.jpeg"))[:5] + [DICOM_DIR / "siim_acr_chest_pa.dcm",
-                                                        DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm"]
+    paths = sorted(NATIVE_DIR.glob("*/*.jpeg"))[:5] + [
+        DICOM_DIR / "siim_acr_chest_pa.dcm",
+        DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm",
+    ]
     return [load_study(p) for p in paths]
 
 

@@ -4,6 +4,7 @@ StudyError, within a time bound, for a bounded time in CI.
 Examples are derandomized in CI (the same inputs every run, no flaky failures); set CXR_FUZZ_RANDOM=1 to
 explore new inputs and CXR_FUZZ_SECONDS to fuzz longer (default: 15 s per test).
 """
+
 from __future__ import annotations
 
 import io
@@ -23,9 +24,13 @@ from .conftest import bounded
 from .corpus import TINY_DICOM, UNCOMPRESSED, _ds, _save_claiming
 
 SECONDS = float(os.environ.get("CXR_FUZZ_SECONDS", "15"))
-FUZZ = settings(max_examples=int(os.environ.get("CXR_FUZZ_EXAMPLES", "400")), deadline=None,
-                derandomize=not os.environ.get("CXR_FUZZ_RANDOM"), database=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=int(os.environ.get("CXR_FUZZ_EXAMPLES", "400")),
+    deadline=None,
+    derandomize=not os.environ.get("CXR_FUZZ_RANDOM"),
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 TINY = TINY_DICOM.read_bytes()
 HEADER = UNCOMPRESSED.read_bytes()[:1500]  # the meta group and the image attributes of a real CR file
 
@@ -81,7 +86,7 @@ BYTES_BUDGET = Budget(SECONDS)
 
 
 @FUZZ
-@given(data=st.one_of(mutated(TINY), mutated(HEADER + UNCOMPRESSED.read_bytes()[1500:1500 + 4000])))
+@given(data=st.one_of(mutated(TINY), mutated(HEADER + UNCOMPRESSED.read_bytes()[1500 : 1500 + 4000])))
 def test_fuzz_dicom_bytes(data):
     if BYTES_BUDGET.spent():
         return
@@ -89,9 +94,16 @@ def test_fuzz_dicom_bytes(data):
 
 
 TRANSFER_SYNTAXES = [
-    "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99",
-    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.90",
-    "1.2.840.10008.1.2.5", "1.2.3.4",
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.5",
+    "1.2.3.4",
 ]
 SIZES = st.sampled_from([0, 1, 2, 3, 16, 17, 64, 255, 20000, 65535])
 
@@ -107,8 +119,11 @@ def datasets(draw):
     ds.SamplesPerPixel = draw(st.sampled_from([1, 3, 4, 2]))
     if ds.SamplesPerPixel > 1 or draw(st.booleans()):
         ds.PlanarConfiguration = draw(st.sampled_from([0, 1]))
-    ds.PhotometricInterpretation = draw(st.sampled_from(
-        ["MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422", "ARGB", "XYZ"]))
+    ds.PhotometricInterpretation = draw(
+        st.sampled_from(
+            ["MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422", "ARGB", "XYZ"]
+        )
+    )
     if draw(st.booleans()):
         ds.NumberOfFrames = draw(st.sampled_from([0, 1, 2, 1000000]))
     if draw(st.booleans()):

@@ -1,4 +1,5 @@
 """The hostile corpus through the viewer's folder triage: no crash, a reason per file, valid files scored."""
+
 from __future__ import annotations
 
 import warnings

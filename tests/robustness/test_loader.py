@@ -1,4 +1,5 @@
 """Every hostile file through the core loader: a clean result or a typed StudyError, in bounded time and memory."""
+
 from __future__ import annotations
 
 import warnings

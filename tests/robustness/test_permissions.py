@@ -6,6 +6,7 @@ bounding set before exec: the child stays uid 0 (so it can still run the interpr
 kernel now enforces mode bits on it as on any user, and a mode-000 file owned by root is unreadable.
 Only if the drop itself is refused (no CAP_SETPCAP, e.g. a restricted container) is the test skipped.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,9 +72,17 @@ def _run(root: Path, out: Path) -> dict:
             for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
                 if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
                     raise PermissionError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) refused")
+
     try:
-        proc = subprocess.run([sys.executable, "-c", SCRIPT, str(root), str(out)], cwd=REPO, env=env,
-                              preexec_fn=drop, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", SCRIPT, str(root), str(out)],
+            cwd=REPO,
+            env=env,
+            preexec_fn=drop,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     except (PermissionError, subprocess.SubprocessError) as exc:
         pytest.skip(f"root cannot shed CAP_DAC_OVERRIDE here ({exc}), so mode bits cannot be enforced")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,4 +1,5 @@
 """GUI test fixtures: offscreen Qt, isolated QSettings, a main window on a real model bundle."""
+
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -25,8 +26,9 @@ def make_window(qtbot, viewer_models_dir, viewer_bundle_name):
     from cxrviewer.ui.main_window import MainWindow
 
     def make(models_dir=None, model="default", paths=None, wait_model=True, size=(1280, 860)):
-        w = MainWindow(models_dir=models_dir or viewer_models_dir,
-                       model=viewer_bundle_name if model == "default" else model)
+        w = MainWindow(
+            models_dir=models_dir or viewer_models_dir, model=viewer_bundle_name if model == "default" else model
+        )
         qtbot.addWidget(w)
         w.resize(*size)
         w.show()

@@ -1,4 +1,5 @@
 """Anonymise hides patient data in the banner, the worklist, the tag browser and PNG/CSV exports."""
+
 import numpy as np
 import pydicom
 from PIL import Image

@@ -1,4 +1,5 @@
 """SIGTERM (logout, shutdown, `kill`) closes the viewer normally: exit status 0 and settings saved."""
+
 import os
 import signal
 import subprocess
@@ -12,11 +13,22 @@ from ..conftest import REPO
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="POSIX signals")
 def test_sigterm_closes_the_window_and_saves_settings(tmp_path):
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"),
-               PYTHONPATH=str(REPO))
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        HOME=str(tmp_path),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        PYTHONPATH=str(REPO),
+    )
     conf = tmp_path / "config" / "cxrviewer" / "cxrviewer.conf"
-    proc = subprocess.Popen([sys.executable, "-m", "cxrviewer"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cxrviewer"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 240
         while not conf.exists():  # settings reach the disk only once the event loop runs

@@ -1,6 +1,7 @@
 """`python -m cxrviewer` with no paths opens the demo studies, scores them, and shows the first one.
 
 Runs in a child process: app.exec() and quit() would leave this test process's event loop unusable."""
+
 import json
 import os
 import subprocess
@@ -40,9 +41,14 @@ print("RESULT " + json.dumps(dict(seen, rc=rc)))
 
 def test_main_without_paths_opens_the_demo_studies(tmp_path, viewer_models_dir, viewer_bundle_name):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", DRIVER, "--models-dir", str(viewer_models_dir),
-                          "--model", viewer_bundle_name], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", DRIVER, "--models-dir", str(viewer_models_dir), "--model", viewer_bundle_name],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, out.stderr[-2000:]
     seen = json.loads(lines[-1][7:])

@@ -1,4 +1,5 @@
 """Grad-CAM layer: on demand, toggled with G, opacity slider, aligned under rotation; rendered pixels change."""
+
 import numpy as np
 from PySide6.QtCore import Qt
 
@@ -62,8 +63,7 @@ def test_heat_layer_stays_aligned_under_rotation_and_flip(make_window, qtbot, ho
 def test_gradcam_without_model_says_so(make_window, tmp_path):
     from ..conftest import NATIVE_DIR
 
-    w = make_window(models_dir=tmp_path / "no-models", model=None,
-                    paths=[NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg"])
+    w = make_window(models_dir=tmp_path / "no-models", model=None, paths=[NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg"])
     assert w.view.has_image()
     assert "No model" in w.panel.model_status.text()
     w.set_gradcam_visible(True)

@@ -1,4 +1,5 @@
 """Model choice and re-scoring, start-up without a model, persisted settings, Help dialogs."""
+
 import json
 import shutil
 
@@ -16,8 +17,7 @@ def test_window_appears_before_the_model_is_loaded(make_window, qtbot):
     assert w.current_result().scored
 
 
-def test_switching_models_rescores_open_studies(make_window, qtbot, tmp_path, viewer_models_dir,
-                                                viewer_bundle_name):
+def test_switching_models_rescores_open_studies(make_window, qtbot, tmp_path, viewer_models_dir, viewer_bundle_name):
     models = tmp_path / "models"
     shutil.copytree(viewer_models_dir / viewer_bundle_name, models / "first")
     shutil.copytree(viewer_models_dir / viewer_bundle_name, models / "second")

@@ -1,4 +1,5 @@
 """Opening studies: every shared DICOM and native JPEG is shown, scored in a worker, errors go on."""
+
 import shutil
 
 import numpy as np
@@ -97,20 +98,21 @@ def test_zoom_fit_window_level_invert_rotate(make_window, qtbot):
     centre = QPointF(vp.width() / 2, vp.height() / 2)
 
     def mouse(kind, pos, button, buttons):
-        ev = QMouseEvent(kind, pos, vp.mapToGlobal(pos.toPoint()).toPointF(), button, buttons,
-                         Qt.KeyboardModifier.NoModifier)
+        ev = QMouseEvent(
+            kind, pos, vp.mapToGlobal(pos.toPoint()).toPointF(), button, buttons, Qt.KeyboardModifier.NoModifier
+        )
         QApplication.sendEvent(vp, ev)
 
     R = Qt.MouseButton.RightButton
     mouse(QMouseEvent.Type.MouseButtonPress, centre, R, R)
     mouse(QMouseEvent.Type.MouseMove, centre + QPointF(-60, 40), Qt.MouseButton.NoButton, R)
     mouse(QMouseEvent.Type.MouseButtonRelease, centre + QPointF(-60, 40), R, Qt.MouseButton.NoButton)
-    assert w.window is not None and w.window[1] < w.study.default_window[1]  # narrower window
+    assert w.window_level is not None and w.window_level[1] < w.study.default_window[1]  # narrower window
     assert not np.array_equal(shown_pixels(w), before)
     qtbot.keyClick(w, Qt.Key.Key_W)
-    assert w.window is None and np.array_equal(shown_pixels(w), before)
+    assert w.window_level is None and np.array_equal(shown_pixels(w), before)
     qtbot.keyClick(w, Qt.Key.Key_A)
-    assert w.window is not None
+    assert w.window_level is not None
     qtbot.keyClick(w, Qt.Key.Key_W)
 
     qtbot.keyClick(w, Qt.Key.Key_I)
@@ -128,8 +130,9 @@ def test_drop_opens_files(make_window):
     w = make_window()
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(NATIVE_DIR / "NORMAL" / "IM-0680-0001.jpeg"))])
-    ev = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                    Qt.KeyboardModifier.NoModifier)
+    ev = QDropEvent(
+        QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     w.dropEvent(ev)
     from PySide6.QtTest import QTest
 

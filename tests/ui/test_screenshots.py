@@ -1,6 +1,7 @@
 """Screenshots of the main window with and without the Grad-CAM layer, for human review.
 
 Written to test-artifacts/screenshots/ (git-ignored)."""
+
 from ..conftest import DICOM_DIR, REPO
 from .conftest import MODEL_TIMEOUT_MS, wait_idle
 
@@ -9,8 +10,7 @@ OUT = REPO / "test-artifacts" / "screenshots"
 
 def test_screenshots(make_window, qtbot, hot_study_path):
     OUT.mkdir(parents=True, exist_ok=True)
-    w = make_window(paths=[hot_study_path, DICOM_DIR / "RG1_J2KI.dcm", DICOM_DIR / "RG3_J2KI.dcm"],
-                    size=(1440, 900))
+    w = make_window(paths=[hot_study_path, DICOM_DIR / "RG1_J2KI.dcm", DICOM_DIR / "RG3_J2KI.dcm"], size=(1440, 900))
     wait_idle(qtbot, w)
     w.show_row(w.worklist.model.find_path(hot_study_path).row_id)
     qtbot.wait(100)

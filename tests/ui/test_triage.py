@@ -1,4 +1,5 @@
 """Folder triage: mixed good/bad files, sorting by probability, responsiveness with 200 studies, Cancel."""
+
 import hashlib
 import os
 import time
@@ -47,8 +48,10 @@ def test_mixed_folder_scores_valid_and_lists_bad_files(make_window, qtbot, tmp_p
 def test_ui_stays_responsive_while_200_studies_are_scored_and_cancel_stops(make_window, qtbot, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()
-    sources = sorted((KERMANY / "train" / "PNEUMONIA").glob("*.jpeg"))[:100] + \
-        sorted((KERMANY / "train" / "NORMAL").glob("*.jpeg"))[:100]
+    sources = (
+        sorted((KERMANY / "train" / "PNEUMONIA").glob("*.jpeg"))[:100]
+        + sorted((KERMANY / "train" / "NORMAL").glob("*.jpeg"))[:100]
+    )
     for i, src in enumerate(sources):
         os.symlink(src, folder / f"{i:03d}-{src.name}")
     w = make_window()
