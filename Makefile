@@ -44,15 +44,24 @@ test: $(STAMP)
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) benchmarks/run.py --out benchmarks/RESULTS.md
 
-# Packaged app (docs/packaging.md): one-folder PyInstaller build of this venv into dist/cxrviewer/.
-package: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[package]'
-	$(PY) -m PyInstaller cxrviewer.spec --noconfirm --clean
+# Packaged app (docs/packaging.md): one-folder PyInstaller build into dist/cxrviewer/, from a venv of its own
+# that holds only the app's requirements and PyInstaller (`.[package]`), so torch can never ride in. It lives
+# in build/ (git-ignored; `make clean` removes it).
+PKG_VENV := build/package-venv
+PKG_PY := $(PKG_VENV)/bin/python
+PKG_STAMP := $(PKG_VENV)/.installed
+$(PKG_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(PKG_VENV)
+	$(PKG_PY) -m pip install --quiet -e '.[package]'
+	touch $(PKG_STAMP)
 
-# Builds the app and runs the frozen `cxrviewer --self-test` offline (the slow tests; not part of `make test`).
-package-test: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[package]'
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow tests/test_package.py
+package: $(PKG_STAMP)
+	$(PKG_PY) -m PyInstaller cxrviewer.spec --noconfirm --clean
+
+# Builds the app (with $(PKG_PY)) and runs the frozen `cxrviewer --self-test` offline; pytest itself runs in
+# the test venv (the slow tests; not part of `make test`).
+package-test: $(STAMP) $(PKG_STAMP)
+	CXR_PACKAGE_PYTHON=$(PKG_PY) QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -m slow tests/test_package.py
 
 # Reproduce the shipped bundles with the recipes in their model cards; run folders go to runs/ (git-ignored).
 MOBILENET_NAME := mobilenet_v2-imagenet-kermany-96-aspectzoom

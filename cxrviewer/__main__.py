@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_self_test_cli(args) -> int:
-    # The network guard goes in before torch, Qt or pydicom are imported, and no bytecode is written.
+    # The network guard goes in before onnxruntime, Qt or pydicom are imported, and no bytecode is written.
     sys.dont_write_bytecode = True
     from cxrviewer.guards import NetworkGuard
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.self_test or getattr(sys, "frozen", False):
         from cxrviewer.guards import use_private_caches
 
-        use_private_caches()  # torch / matplotlib import-time caches go to a temp folder removed at exit
+        use_private_caches()  # library import-time caches go to a temp folder removed at exit
     if args.self_test:
         if args.batch is not None or args.csv is not None or args.paths:
             print("cxrviewer: --self-test takes no paths, --batch or --csv", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Qt-free guards used by ``cxrviewer --self-test``: no network, no stray files.
 
 ``NetworkGuard`` installs a Python audit hook (PEP 578) as the very first thing the self-test does, before
-torch, Qt or pydicom are imported. Every socket created, connected, bound or resolved from Python, and every
+onnxruntime, Qt or pydicom are imported. Every socket created, connected, bound or resolved from Python, and every
 ``urllib`` request, is recorded and refused (the call raises ``PermissionError``). Native code that opens a
 socket without going through Python is caught afterwards on Linux by ``open_inet_sockets()``, which lists
 this process's IPv4/IPv6 sockets from /proc. Audit hooks cannot be removed; ``stop()`` only disarms it.
@@ -165,10 +165,10 @@ class FileSnapshot:
 def use_private_caches() -> Path | None:
     """Point the caches that libraries create on import at one temporary folder removed at exit.
 
-    torch (``import torch._dynamo``, pulled in by torchvision) creates ``$TMPDIR/torchinductor_<user>``, and
-    matplotlib (pulled in by grad-cam) writes a font cache to ``~/.cache/matplotlib``: the packaged app and
-    the self-test must leave nothing behind but the user's settings and exports. Variables already set by
-    the user (or by PyInstaller's matplotlib runtime hook) are kept. Call before torch is imported.
+    The app no longer imports torch or matplotlib (whose import-time caches, ``$TMPDIR/torchinductor_<user>``
+    and ``~/.cache/matplotlib``, this was written for); it stays as a cheap guard, because the packaged app
+    and the self-test must leave nothing behind but the user's settings and exports. Variables already set
+    by the user are kept.
     """
     import atexit
     import shutil

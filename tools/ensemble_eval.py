@@ -19,10 +19,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from trainer.data import POSITIVE_CLASS  # noqa: E402 - after the repo is on the path
+
 
 def read_predictions(folder: Path) -> dict[str, tuple[int, float]]:
     with open(folder / "predictions.csv", newline="") as f:
-        return {row["path"]: (int(row["label"] == "PNEUMONIA"), float(row["probability"])) for row in csv.DictReader(f)}
+        return {
+            row["path"]: (int(row["label"] == POSITIVE_CLASS), float(row["probability"])) for row in csv.DictReader(f)
+        }
 
 
 def logit(p: np.ndarray) -> np.ndarray:

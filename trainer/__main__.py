@@ -6,6 +6,8 @@ import argparse
 import shlex
 import sys
 
+from cxrviewer.core.architectures import ARCHITECTURES
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -23,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train/validation/internal test; early-stops on validation ROC-AUC, then fits a "
         "temperature and a decision threshold on validation and reports the internal test.",
     )
-    t.add_argument("--arch", choices=["resnet50", "mobilenet_v2", "resnet18"], required=True)
+    t.add_argument("--arch", choices=sorted(ARCHITECTURES), required=True)
     t.add_argument(
         "--data",
         required=True,

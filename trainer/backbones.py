@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from cxrviewer.core.architectures import get_architecture
+
 from .models import build_model, classifier_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,11 +37,7 @@ def imagenet_state_dict(arch: str, weights_path: str | Path | None) -> tuple[dic
         return sd, TF_MEAN_STD, f"ImageNet, {SHARED_MOBILENET.name} (TF-slim, BatchNorm folded)", True
     import torchvision
 
-    enum_name = {
-        "resnet50": "ResNet50_Weights",
-        "mobilenet_v2": "MobileNet_V2_Weights",
-        "resnet18": "ResNet18_Weights",
-    }[arch]
+    enum_name = get_architecture(arch).torchvision_weights
     weights = getattr(torchvision.models, enum_name).DEFAULT
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if not cached.is_file():

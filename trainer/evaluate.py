@@ -44,7 +44,7 @@ def evaluate(args) -> dict:
                     bundle.card.positive_class if p >= threshold else bundle.card.negative_class,
                 ]
             )
-    evaluation_figures(labels, probs, metrics, out, f"{bundle.name} on {Path(args.data).name}")
+    evaluation_figures(labels, probs, metrics, out, f"{bundle.name} on {Path(args.data).name}", bundle.card.class_names)
     _gradcam_cases(Path(args.bundle), predictor, records, labels, probs, threshold, out / "gradcam_panel.png")
     if args.record_as:
         _record_in_card(Path(args.bundle), args.record_as, metrics)

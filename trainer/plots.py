@@ -29,7 +29,14 @@ def learning_curves(history: list[dict], path: Path) -> None:
     _save(fig, path)
 
 
-def evaluation_figures(labels: np.ndarray, probs: np.ndarray, metrics: dict, out: Path, title: str) -> None:
+def evaluation_figures(
+    labels: np.ndarray,
+    probs: np.ndarray,
+    metrics: dict,
+    out: Path,
+    title: str,
+    class_names: tuple[str, ...] = ("negative", "positive"),
+) -> None:
     fpr, tpr, _ = skm.roc_curve(labels, probs)
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(fpr, tpr, label=f"AUC {metrics['roc_auc']:.3f}")
@@ -56,7 +63,8 @@ def evaluation_figures(labels: np.ndarray, probs: np.ndarray, metrics: dict, out
     ax.imshow(grid, cmap="Blues")
     for (i, j), v in np.ndenumerate(grid):
         ax.text(j, i, str(v), ha="center", va="center", color="black", fontsize=14)
-    ax.set_xticks([0, 1], ["NORMAL", "PNEUMONIA"]), ax.set_yticks([0, 1], ["NORMAL", "PNEUMONIA"])
+    names = list(class_names)
+    ax.set_xticks([0, 1], names), ax.set_yticks([0, 1], names)
     ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title(f"Confusion @ {metrics['threshold']:.3f}")
     _save(fig, out / "confusion_matrix.png")
 

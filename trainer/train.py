@@ -21,7 +21,7 @@ from cxrviewer.core import PreprocessConfig, load_study, resize_to_input, standa
 from .augment import AugmentConfig, augment_batch
 from .backbones import init_model, reestimate_folded_batchnorm
 from .calibration import choose_threshold, fit_temperature
-from .data import CLASS_NAMES, ImageRecord, scan_training_pool
+from .data import CLASS_NAMES, POSITIVE_CLASS, ImageRecord, scan_training_pool
 from .metrics import compute_metrics
 from .splits import patient_split, read_splits, write_splits
 
@@ -67,7 +67,9 @@ def predict_logits(
 
 
 def softmax_positive(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    return torch.softmax(torch.as_tensor(logits) / temperature, dim=1)[:, 1].numpy()
+    """P(positive class) per row; the positive class is the data contract's (trainer.data.POSITIVE_CLASS)."""
+    positive = CLASS_NAMES.index(POSITIVE_CLASS)
+    return torch.softmax(torch.as_tensor(logits) / temperature, dim=1)[:, positive].numpy()
 
 
 def seed_everything(seed: int) -> None:
