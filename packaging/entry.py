@@ -1,4 +1,5 @@
 """PyInstaller entry point of the packaged app (see cxrviewer.spec): the same ``main`` as ``python -m cxrviewer``."""
+
 import sys
 
 from cxrviewer.__main__ import main
