@@ -83,7 +83,7 @@ def bench_model(bundle_dir: Path, repeats: int) -> dict:
     r: dict = {"name": bundle_dir.name}
     study = load_study(STUDY)
     t = time.perf_counter()
-    app = Predictor(load_bundle(bundle_dir))  # sha256 of model.onnx + session creation
+    app = Predictor(load_bundle(bundle_dir), site=False)  # sha256 of model.onnx + session creation
     r["app_load_s"] = time.perf_counter() - t
     card, model = load_torch_model(bundle_dir)
     layer = gradcam_layer(model, card.architecture)

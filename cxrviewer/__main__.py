@@ -84,9 +84,7 @@ def run_batch_cli(args) -> int:
             args.csv,
             predictor,
             load_reference(),
-            progress=lambda i, n, r: print(
-                f"[{i}/{n}] {r.path.name}: {r.error or r.label or r.status}", file=sys.stderr
-            ),
+            progress=lambda i, n, r: print(f"[{i}/{n}] {r.path.name}: {r.status}", file=sys.stderr),
         )
     except OSError as exc:
         print(f"cxrviewer: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
@@ -96,7 +94,59 @@ def run_batch_cli(args) -> int:
     return 0
 
 
+def build_calibrate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cxrviewer calibrate",
+        description="Fit this site's operating point (threshold, temperature, indeterminate band) on labelled films "
+        "of the site's own, stored in the user's settings for the bundle's exact graph; the bundle never changes.",
+    )
+    p.add_argument("--data", metavar="DIR", help="folder with NORMAL/ and PNEUMONIA/ subfolders of the site's films")
+    p.add_argument("--target-sensitivity", type=float, default=0.97, help="sensitivity the threshold must keep")
+    p.add_argument("--model", metavar="NAME", help="model bundle (default: the first one)")
+    p.add_argument("--models-dir", metavar="DIR", help="folder holding model bundles (default: resources/models)")
+    p.add_argument("--reset", action="store_true", help="remove this bundle's site calibration instead")
+    return p
+
+
+def run_calibrate_cli(argv: list[str]) -> int:
+    from cxrviewer.core.bundle import default_models_dir, load_bundle
+    from cxrviewer.core.catalog import find_bundle
+    from cxrviewer.core.errors import BundleError
+    from cxrviewer.core.site_calibration import CalibrationError, calibrate, describe, reset_profile, save_profile
+
+    args = build_calibrate_parser().parse_args(argv)
+    try:
+        bundle_dir = find_bundle(Path(args.models_dir) if args.models_dir else default_models_dir(), args.model)
+        if bundle_dir is None:
+            raise BundleError("no model bundle installed")
+        bundle = load_bundle(bundle_dir)
+    except BundleError as exc:
+        print(f"cxrviewer calibrate: {exc}", file=sys.stderr)
+        return EXIT_MISUSE
+    if args.reset:
+        removed = reset_profile(bundle.card)
+        print(
+            f"{bundle.name}: site calibration {'removed' if removed else 'was not set'}; the shipped threshold applies"
+        )
+        return 0
+    if not args.data or not Path(args.data).is_dir():
+        print("cxrviewer calibrate: --data DIR (with NORMAL/ and PNEUMONIA/) is required", file=sys.stderr)
+        return EXIT_MISUSE
+    try:
+        profile = calibrate(bundle, args.data, args.target_sensitivity)
+    except CalibrationError as exc:
+        print(f"cxrviewer calibrate: {exc}", file=sys.stderr)
+        return EXIT_MISUSE
+    path = save_profile(profile)
+    print(describe(profile))
+    print(f"stored in {path} for {bundle.name} (graph sha256 {profile.bundle_sha256[:12]}…)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["calibrate"]:  # a subcommand; a file literally named "calibrate" can be opened as ./calibrate
+        return run_calibrate_cli(argv[1:])
     args = build_parser().parse_args(argv)
     # ONNX Runtime's Linux wheels start Microsoft's 1DS telemetry on import: a device id and an event store
     # under ~/.cache/Microsoft and a file in $TMPDIR, with an HTTP uploader. Off for every run of the app.

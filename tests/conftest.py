@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# a site calibration in the developer's own settings must never change what the tests see
+os.environ["CXRVIEWER_CONFIG_DIR"] = tempfile.mkdtemp(prefix="cxr-test-settings-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -10,7 +10,8 @@ import pytest
 
 from cxrviewer.__main__ import main
 from cxrviewer.core import load_study
-from cxrviewer.core.batch import BATCH_COLUMNS, assess_file, read_batch_csv, scan_folder
+from cxrviewer.core.batch import assess_file, read_batch_csv, scan_folder
+from cxrviewer.core.result_csv import RESULT_COLUMNS
 
 from .conftest import DICOM_DIR, NATIVE_DIR, REPO
 
@@ -51,19 +52,20 @@ def test_batch_csv_matches_core_predictions(tmp_path, viewer_models_dir, viewer_
     )
     assert rc == 0
     rows = read_batch_csv(out)
-    assert tuple(rows[0].keys()) == BATCH_COLUMNS
+    assert tuple(rows[0].keys()) == RESULT_COLUMNS
     images = sorted(NATIVE_DIR.rglob("*.jpeg"))
     by_path = {r["path"]: r for r in rows}
     assert len(rows) == len(list(p for p in NATIVE_DIR.rglob("*") if p.is_file()))  # one row per file found
     for path in images:
         row = by_path[str(path)]
         pred = viewer_predictor.predict(load_study(path))
+        expected = assess_file(path, viewer_predictor)
         assert float(row["probability"]) == pytest.approx(pred.probability, abs=2e-6)
-        assert row["label"] == pred.label
+        assert row["verdict"] == expected.verdict.value and row["label"] == expected.label
         assert float(row["threshold"]) == pytest.approx(pred.threshold, abs=1e-6)
-        assert row["model"] == pred.model_name and row["error"] == ""
+        assert row["model"] == pred.model_name and row["verdict"] != "unreadable"
     readme = by_path[str(NATIVE_DIR / "README.md")]
-    assert readme["probability"] == "" and readme["error"]
+    assert readme["probability"] == "" and readme["verdict"] == "unreadable" and readme["reason"]
 
 
 def test_batch_on_mixed_folder_lists_bad_files_and_modifies_nothing(tmp_path, mixed_folder, viewer_models_dir):
@@ -73,9 +75,9 @@ def test_batch_on_mixed_folder_lists_bad_files_and_modifies_nothing(tmp_path, mi
     rows = {r["path"].rsplit("/", 1)[-1]: r for r in read_batch_csv(out)}
     assert set(rows) == {p.name for p in before}
     for bad in ("empty.dcm", "truncated.dcm", "fake.jpeg", "notes.txt"):
-        assert rows[bad]["probability"] == "" and rows[bad]["error"], bad
+        assert rows[bad]["probability"] == "" and rows[bad]["verdict"] == "unreadable", bad
     for good in ("a.jpeg", "b.jpeg", "chest_no_extension"):
-        assert 0.0 <= float(rows[good]["probability"]) <= 1.0 and rows[good]["error"] == "", good
+        assert 0.0 <= float(rows[good]["probability"]) <= 1.0 and rows[good]["verdict"] != "unreadable", good
     assert {p: digest(p) for p in before} == before
 
 
@@ -86,7 +88,8 @@ def test_batch_flags_non_chest_input(tmp_path, viewer_models_dir):
     out = tmp_path / "o.csv"
     assert main(["--batch", str(folder), "--csv", str(out), "--models-dir", str(viewer_models_dir)]) == 0
     (row,) = read_batch_csv(out)
-    assert "Not a chest image" in row["warning"]
+    assert row["verdict"] == "withheld" and "Not a chest image" in row["reason"] and row["label"] == ""
+    assert row["probability"] != ""  # kept for audit
 
 
 def test_batch_misuse_exits_non_zero(tmp_path, viewer_models_dir):
@@ -128,7 +131,7 @@ def test_batch_without_any_model_still_writes_rows(tmp_path):
     out = tmp_path / "o.csv"
     assert main(["--batch", str(folder), "--csv", str(out), "--models-dir", str(tmp_path / "empty")]) == 0
     (row,) = read_batch_csv(out)
-    assert row["probability"] == "" and "no model" in row["error"]
+    assert row["probability"] == "" and row["verdict"] == "withheld" and "no model" in row["reason"]
 
 
 def test_batch_mode_never_imports_qt(tmp_path, viewer_models_dir):

@@ -62,8 +62,8 @@ def test_bundle_reloads_and_predicts(tiny_bundle_dir):
     batched = predictor.predict_many(studies, batch_size=3)
     for a, b in zip(single, batched):
         assert 0.0 <= a.probability <= 1.0
-        assert a.label in ("NORMAL", "PNEUMONIA")
-        assert a.label == ("PNEUMONIA" if a.probability >= a.threshold else "NORMAL")
+        assert (a.positive_class, a.negative_class) == ("PNEUMONIA", "NORMAL")
+        assert a.threshold_source == "shipped" and a.band is not None and a.band[0] <= a.threshold <= a.band[1]
         assert abs(a.probability - b.probability) < 1e-5
     heat = predictor.gradcam(studies[0])
     assert heat.shape == studies[0].shape and 0 <= heat.min() and heat.max() <= 1

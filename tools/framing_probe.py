@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| bundle | framing | mean p NORMAL | mean p PNEUMONIA | ROC-AUC | NORMAL above threshold |")
     print("|---|---|---|---|---|---|")
     for folder in args.bundles:
-        predictor = Predictor(load_bundle(folder))
+        predictor = Predictor(load_bundle(folder), site=False)
         threshold = predictor.bundle.threshold
         for name, images in variants.items():
             p = predictor.predict_pixels(images)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from cxrviewer.core.architectures import ARCHITECTURES
 
@@ -137,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--models-dir", default=None, help="where bundles go (default: resources/models)")
     x.add_argument("--note", default=None, help="an extra limitation line for the model card")
     x.add_argument("--train-command", default=None, help="the training command, recorded in the card")
+    tb = sub.add_parser(
+        "trust-boundary",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="record a bundle's intended population and the indeterminate band around its threshold (validation)",
+    )
+    tb.add_argument("--bundle", required=True, help="bundle folder, e.g. resources/models/NAME")
+    tb.add_argument("--data", required=True, help="the Kermany root the bundle was trained on (its validation split)")
+    tb.add_argument("--min-sensitivity", type=float, default=0.95, help="the threshold rule the bundle was made with")
+    tb.add_argument(
+        "--gate",
+        default=str(Path(__file__).resolve().parents[1] / "resources" / "input_gate" / "gate.json"),
+        help="the pixel gate whose operating point and rates go into the card",
+    )
     r = sub.add_parser(
         "report",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -168,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         from .export import export
 
         export(args)
+    elif args.command == "trust-boundary":
+        from .trust_boundary import trust_boundary
+
+        trust_boundary(args)
     else:
         from .report import cards_table, report
 

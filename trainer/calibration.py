@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 
+from cxrviewer.core.operating_point import choose_threshold as core_choose_threshold
+
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """Temperature minimising validation NLL (Guo et al. 2017), searched in [0.05, 20] on log scale."""
@@ -19,11 +21,5 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp(res.x))
 
 
-def choose_threshold(probabilities: np.ndarray, labels: np.ndarray, min_sensitivity: float = 0.95) -> float:
-    """Highest threshold whose sensitivity (recall of the positive class) is >= ``min_sensitivity``."""
-    positives = np.sort(probabilities[labels == 1])
-    if positives.size == 0:
-        return 0.5
-    # Sensitivity at threshold t counts positives with p >= t; keep the k highest positives.
-    k = int(np.ceil(min_sensitivity * positives.size))
-    return float(positives[positives.size - k])
+# One threshold rule for the trainer and the app's site calibration.
+choose_threshold = core_choose_threshold

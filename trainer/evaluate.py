@@ -21,7 +21,9 @@ from .plots import evaluation_figures, gradcam_panel
 
 def evaluate(args) -> dict:
     bundle = load_bundle(args.bundle)
-    predictor = Predictor(bundle)  # the shipped graph on ONNX Runtime: what the app runs
+    predictor = Predictor(
+        bundle, site=False
+    )  # the shipped graph and operating point on ONNX Runtime: what the app runs
     records = scan_images(args.data)
     labels = np.array([r.label for r in records])
     probs = predictor.predict_pixels(load_study(r.path).pixels for r in records)

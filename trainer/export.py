@@ -36,6 +36,7 @@ from .onnx_export import (
     export_graph,
     verify_graph,
 )
+from .trust_boundary import kermany_population
 
 ONNX_FILE = "model.onnx"
 DEMO_DIR = REPO_ROOT / "resources" / "demo"
@@ -197,7 +198,10 @@ def export(args) -> Path:
         },
         "intended_use": INTENDED_USE,
         "limitations": LIMITATIONS + ([args.note] if args.note else []),
+        "intended_population": kermany_population().to_dict(),
     }
+    if "indeterminate_band" in summary:
+        card["indeterminate_band"] = dict(summary["indeterminate_band"], how="python -m trainer train (validation)")
     write_bundle(out, model, card, half=args.half, check_data=args.check_data)
     print(f"bundle written to {out}")
     return out

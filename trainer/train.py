@@ -23,6 +23,7 @@ from .backbones import init_model, reestimate_folded_batchnorm
 from .calibration import choose_threshold, fit_temperature
 from .data import CLASS_NAMES, POSITIVE_CLASS, ImageRecord, scan_training_pool
 from .metrics import compute_metrics
+from .operating_band import threshold_band
 from .splits import patient_split, read_splits, write_splits
 
 
@@ -242,6 +243,7 @@ def train(args) -> Path:
     temperature = fit_temperature(val_logits, labels["val"].numpy())
     val_probs = softmax_positive(val_logits, temperature)
     threshold = choose_threshold(val_probs, labels["val"].numpy(), args.min_sensitivity)
+    band = threshold_band(val_probs, labels["val"].numpy(), threshold, args.min_sensitivity)
     test_probs = softmax_positive(predict_logits(model, cache["test"], config, device), temperature)
     best_epoch = max(history, key=lambda h: h["val_roc_auc"])["epoch"]
     summary = {
@@ -254,6 +256,7 @@ def train(args) -> Path:
         "temperature": temperature,
         "threshold": threshold,
         "threshold_rule": f"highest threshold with validation sensitivity >= {args.min_sensitivity}",
+        "indeterminate_band": band,
         "best_epoch": best_epoch,
         "epochs_run": len(history),
         "stop_reason": stop_reason,

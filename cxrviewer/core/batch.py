@@ -7,50 +7,21 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import StudyError
 from .input_checks import Reference, check_study
+from .patient_age import age_evidence, format_years
+from .result_csv import RESULT_COLUMNS, result_row
 from .study import Study, load_study
+from .study_result import StudyResult
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".dcm", ".dicom"}
 MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 NOT_AN_IMAGE = "skipped: not a PNG, JPEG or DICOM file"
-BATCH_COLUMNS = ("path", "probability", "label", "threshold", "model", "warning", "error")
-
-
-@dataclass
-class StudyResult:
-    """What the worklist and the batch CSV know about one file."""
-
-    path: Path
-    patient_name: str = ""
-    patient_id: str = ""
-    study_date: str = ""
-    modality: str = ""
-    view: str = ""
-    probability: float | None = None
-    label: str = ""
-    positive: bool = False  # label is the model's positive class (from its card)
-    threshold: float | None = None
-    model: str = ""
-    warnings: list[str] = field(default_factory=list)
-    error: str = ""
-
-    @property
-    def scored(self) -> bool:
-        return self.probability is not None
-
-    @property
-    def status(self) -> str:
-        if self.error:
-            return f"error: {self.error}"
-        if self.warnings:
-            return "warning: " + "; ".join(self.warnings)
-        return "scored" if self.scored else "not scored"
 
 
 @dataclass
@@ -95,6 +66,7 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
 
 
 def result_from_metadata(path: Path, meta: dict) -> StudyResult:
+    evidence = age_evidence(meta)
     return StudyResult(
         path=Path(path),
         patient_name=meta.get("patient_name", ""),
@@ -102,41 +74,67 @@ def result_from_metadata(path: Path, meta: dict) -> StudyResult:
         study_date=meta.get("study_date", ""),
         modality=meta.get("modality", ""),
         view=meta.get("view_position", ""),
+        age=evidence.describe(),
+        age_years=evidence.years,
     )
 
 
 def assess_study(study: Study, predictor=None, reference: Reference | None = None) -> StudyResult:
     """Input checks and (when a predictor is given) the score of an already loaded study."""
     result = result_from_metadata(study.path, study.metadata)
-    result.warnings = check_study(study, reference)
+    result.warnings = check_study(study, reference) + population_reasons(study.metadata, predictor)
     if predictor is None:
         result.error = "no model available"
         return result
     return apply_prediction(result, predictor.predict(study))
 
 
+def population_reasons(meta: dict, predictor) -> list[str]:
+    """Why the model card's intended population excludes the study (the patient's age); empty if it does not.
+
+    An unknown age excludes nothing here: the pixel gate decides. Conflicting sources withhold when either
+    of them lies outside the card's range.
+    """
+    population = getattr(getattr(predictor, "card", None), "intended_population", None)
+    if population is None:
+        return []
+    evidence = age_evidence(meta)
+    outside = [r for r in evidence.readings if not population.admits_age(r.years)]
+    if not outside:
+        return []
+    validated = f"the model was validated on {population.age_text()}"
+    if evidence.conflict:
+        return [f"patient age conflicting ({evidence.describe()}); {validated}"]
+    return [f"patient aged {format_years(outside[0].years)}; {validated}"]
+
+
 def apply_prediction(result: StudyResult, pred) -> StudyResult:
-    result.probability, result.label, result.threshold, result.model, result.positive = (
-        pred.probability,
-        pred.label,
-        pred.threshold,
-        pred.model_name,
-        pred.positive,
-    )
+    result.probability, result.threshold, result.model = pred.probability, pred.threshold, pred.model_name
+    result.band, result.threshold_source = pred.band, pred.threshold_source
+    result.positive_class, result.negative_class = pred.positive_class, pred.negative_class
     return result
+
+
+def load_or_refuse(path: Path) -> tuple[Study | None, StudyResult | None]:
+    """(study, None), or (None, an unreadable result whose error says why in one line). Never raises."""
+    try:
+        return load_study(path), None
+    except StudyError as exc:
+        error = str(exc)
+    except MemoryError:
+        error = f"{path.name}: not enough memory to decode the image"
+    except Exception as exc:  # noqa: BLE001 - a batch must never stop on one file
+        error = f"{path.name}: unexpected {type(exc).__name__} while reading: {exc}"
+    return None, StudyResult(path=path, error=error, unreadable=True)
 
 
 def assess_file(path: str | os.PathLike, predictor=None, reference: Reference | None = None) -> StudyResult:
     """Never raises: an unreadable file or an unexpected failure becomes ``error`` in the result."""
     path = Path(path)
-    try:
-        study = load_study(path)
-    except StudyError as exc:
-        return StudyResult(path=path, error=str(exc))
-    except MemoryError:
-        return StudyResult(path=path, error=f"{path.name}: not enough memory to decode the image")
-    except Exception as exc:  # noqa: BLE001 - a batch must never stop on one file
-        return StudyResult(path=path, error=f"{path.name}: unexpected {type(exc).__name__} while reading: {exc}")
+    study, refused = load_or_refuse(path)
+    if study is None:
+        assert refused is not None
+        return refused
     try:
         return assess_study(study, predictor, reference)
     except Exception as exc:  # noqa: BLE001
@@ -154,17 +152,12 @@ def prepare_file(
     :func:`run_batch`'s decode threads while the model scores earlier files (:func:`finish_prepared`).
     """
     path = Path(path)
-    try:
-        study = load_study(path)
-    except StudyError as exc:
-        return StudyResult(path=path, error=str(exc)), None
-    except MemoryError:
-        return StudyResult(path=path, error=f"{path.name}: not enough memory to decode the image"), None
-    except Exception as exc:  # noqa: BLE001 - a batch must never stop on one file
-        return StudyResult(path=path, error=f"{path.name}: unexpected {type(exc).__name__} while reading: {exc}"), None
+    study, refused = load_or_refuse(path)
+    if study is None:
+        return refused or StudyResult(path=path, error="unreadable", unreadable=True), None
     result = result_from_metadata(path, study.metadata)
     try:
-        result.warnings = check_study(study, reference)
+        result.warnings = check_study(study, reference) + population_reasons(study.metadata, predictor)
         if predictor is None:
             result.error = "no model available"
             return result, None
@@ -190,16 +183,8 @@ def default_decode_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def batch_row(result: StudyResult) -> dict:
-    return {
-        "path": str(result.path),
-        "probability": "" if result.probability is None else f"{result.probability:.6f}",
-        "label": result.label,
-        "threshold": "" if result.threshold is None else f"{result.threshold:g}",
-        "model": result.model,
-        "warning": "; ".join(result.warnings),
-        "error": result.error,
-    }
+def batch_row(result: StudyResult) -> dict[str, str]:
+    return result_row(result)
 
 
 def run_batch(
@@ -223,7 +208,7 @@ def run_batch(
     csv_path = Path(csv_path)
     out_resolved = os.path.realpath(csv_path)  # realpath, unlike Path.resolve, never raises on a link loop
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=BATCH_COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         fh.flush()
         scan = scan_folder(folder)
@@ -250,7 +235,7 @@ def run_batch(
                 path, why, future = ahead.popleft()
                 refill()
                 if why:
-                    result = StudyResult(path=path, error=why)
+                    result = StudyResult(path=path, error=why, unreadable=True)
                 else:
                     prepared, model_input = future.result()
                     result = finish_prepared(prepared, model_input, predictor)
@@ -269,5 +254,10 @@ def read_batch_csv(path: str | os.PathLike) -> list[dict]:
 
 
 def iter_results_sorted(results: Iterable[StudyResult]) -> list[StudyResult]:
-    """Most suspicious first: scored studies by descending probability, then unscored ones."""
-    return sorted(results, key=lambda r: (r.probability is None, -(r.probability or 0.0), str(r.path)))
+    """Most suspicious first: called studies by descending probability, then withheld, then unreadable ones."""
+    return sorted(results, key=result_sort_key)
+
+
+def result_sort_key(r: StudyResult) -> tuple[int, float, str]:
+    rank = r.verdict.sort_rank
+    return rank, -(r.probability or 0.0) if rank == 0 else 0.0, str(r.path)

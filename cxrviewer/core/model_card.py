@@ -80,6 +80,76 @@ class GradcamSpec:
 
 
 @dataclass(frozen=True)
+class PopulationSpec:
+    """Who and what the model was validated on: outside it the app withholds the score."""
+
+    age_years: tuple[int, int]  # inclusive, in whole years (a child of 5 y 11 mo is 5)
+    views: tuple[str, ...]
+    modalities: tuple[str, ...]
+    description: str = ""
+    input_gate: dict[str, Any] = field(default_factory=dict)  # the pixel gate's operating point and rates
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "age_years": list(self.age_years),
+            "views": list(self.views),
+            "modalities": list(self.modalities),
+            "description": self.description,
+            "input_gate": self.input_gate,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str) -> PopulationSpec:
+        ages = _typed(d, "age_years", list, where)
+        whole = all(isinstance(a, int) and not isinstance(a, bool) for a in ages)
+        if len(ages) != 2 or not whole or ages[0] > ages[1]:
+            raise BundleError(f"{where}.age_years must be [min, max] in whole years, got {ages!r}")
+        views, modalities = _typed(d, "views", list, where), _typed(d, "modalities", list, where)
+        if not all(isinstance(v, str) for v in views + modalities):
+            raise BundleError(f"{where}: views and modalities must be lists of strings")
+        return cls(
+            age_years=(ages[0], ages[1]),
+            views=tuple(views),
+            modalities=tuple(modalities),
+            description=_typed(d, "description", str, where, default=""),
+            input_gate=_typed(d, "input_gate", dict, where, default={}),
+        )
+
+    def age_text(self) -> str:
+        return f"children aged {self.age_years[0]}-{self.age_years[1]} y"
+
+    def admits_age(self, years: float) -> bool:
+        return self.age_years[0] <= int(years) <= self.age_years[1]
+
+
+@dataclass(frozen=True)
+class BandSpec:
+    """Calibrated probabilities in [low, high) get no call ("indeterminate: read without AI")."""
+
+    low: float
+    high: float
+    rule: str
+    how: str = ""
+    measured: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high, "rule": self.rule, "how": self.how, "measured": self.measured}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str) -> BandSpec:
+        low, high = _number(d, "low", where), _number(d, "high", where)
+        if not 0.0 <= low <= high <= 1.0:
+            raise BundleError(f"{where}: the band must satisfy 0 <= low <= high <= 1, got [{low}, {high}]")
+        return cls(
+            low=low,
+            high=high,
+            rule=_typed(d, "rule", str, where),
+            how=_typed(d, "how", str, where, default=""),
+            measured=_typed(d, "measured", dict, where, default={}),
+        )
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     architecture: str
@@ -98,6 +168,8 @@ class ModelCard:
     limitations: tuple[str, ...] = ()
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    intended_population: PopulationSpec | None = None
+    indeterminate_band: BandSpec | None = None
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept on rewrite
 
@@ -135,6 +207,10 @@ class ModelCard:
             "weights_sha256": self.weights_sha256,
             "weights_dtype": self.weights_dtype,
         }
+        if self.intended_population is not None:
+            d["intended_population"] = self.intended_population.to_dict()
+        if self.indeterminate_band is not None:
+            d["indeterminate_band"] = self.indeterminate_band.to_dict()
         d.update(self.extra)
         return d
 
@@ -169,7 +245,9 @@ class ModelCard:
         metrics = _typed(d, "metrics", dict, where, default={})
         if not all(isinstance(v, dict) for v in metrics.values()):
             raise BundleError(f"{where}: every metrics entry must be an object")
-        known = {f.name for f in fields(cls)} | {"onnx", "gradcam"}
+        known = {f.name for f in fields(cls)}
+        population = _typed(d, "intended_population", dict, where, default=None)
+        band = _typed(d, "indeterminate_band", dict, where, default=None)
         return cls(
             name=_typed(d, "name", str, where),
             architecture=_typed(d, "architecture", str, where),
@@ -188,6 +266,10 @@ class ModelCard:
             limitations=tuple(limitations),
             training=_typed(d, "training", dict, where, default={}),
             metrics=metrics,
+            intended_population=(
+                None if population is None else PopulationSpec.from_dict(population, where + ".intended_population")
+            ),
+            indeterminate_band=None if band is None else BandSpec.from_dict(band, where + ".indeterminate_band"),
             format_version=version,
             extra={k: v for k, v in d.items() if k not in known},
         )

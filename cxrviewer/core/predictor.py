@@ -17,22 +17,33 @@ from .study import Study
 @dataclass(frozen=True)
 class Prediction:
     probability: float  # calibrated P(positive class)
-    label: str
     threshold: float
+    band: tuple[float, float] | None
+    threshold_source: str  # "shipped" or "site-calibrated (n, date)"
     model_name: str
-    positive: bool  # label is the card's positive class
+    positive_class: str
+    negative_class: str
 
 
 class Predictor:
-    """A verified bundle on ONNX Runtime. Grad-CAM comes from the same graph's ``cam`` output."""
+    """A verified bundle on ONNX Runtime. Grad-CAM comes from the same graph's ``cam`` output.
+
+    ``site``: use this bundle's site profile from the user's settings when there is one (the app); the
+    trainer's evaluation passes False so that recorded metrics never depend on a user's settings.
+    """
 
     backend = "onnxruntime"
 
-    def __init__(self, bundle: ModelBundle, threads: int | None = None):
+    def __init__(self, bundle: ModelBundle, threads: int | None = None, site: bool = True):
+        from .site_calibration import load_profile, shipped_operating_point
+
         self.bundle = bundle
         self.card = bundle.card
         self.config = bundle.preprocess_config
         self.model = OnnxModel(bundle, threads=threads)
+        profile = load_profile(bundle.card) if site else None
+        self.site_profile = profile
+        self.operating_point = profile.operating_point() if profile else shipped_operating_point(bundle.card)
         self.backend_note = f"ONNX Runtime, {bundle.card.onnx.file} (opset {bundle.card.onnx.opset})"
 
     @property
@@ -44,7 +55,7 @@ class Predictor:
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
         """(N, C) logits -> temperature-scaled softmax P(positive class), float32."""
-        z = logits.astype(np.float64) / self.card.temperature
+        z = logits.astype(np.float64) / self.operating_point.temperature
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return (e[:, self.card.positive_index] / e.sum(axis=1)).astype(np.float32)
@@ -55,9 +66,16 @@ class Predictor:
         return self.calibrated(logits)
 
     def to_prediction(self, probability: float) -> Prediction:
-        probability = float(probability)
-        label = self.card.label_for(probability)
-        return Prediction(probability, label, self.card.threshold, self.name, label == self.card.positive_class)
+        op = self.operating_point
+        return Prediction(
+            float(probability),
+            op.threshold,
+            op.band,
+            op.source,
+            self.name,
+            self.card.positive_class,
+            self.card.negative_class,
+        )
 
     def predict(self, study: Study) -> Prediction:
         return self.predict_many([study])[0]

@@ -9,43 +9,26 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .anonymise import HIDDEN, display_name, format_date, format_person_name
-from .batch import StudyResult
 from .model_card import ModelCard
+from .result_csv import RESULT_COLUMNS, result_row
+from .study_result import StudyResult
+from .verdict import Verdict
 
 DISCLAIMER = (
     "cxrviewer is research and teaching software. It is NOT a medical device, it is not cleared "
     "or approved for clinical use, and its output must not be used for diagnosis or treatment."
 )
-WORKLIST_COLUMNS = ("file", "patient", "patient_id", "date", "probability", "label", "threshold", "model", "status")
 
 
 def worklist_rows(results: Sequence[StudyResult], anonymise: bool) -> list[dict]:
-    rows = []
-    for i, r in enumerate(results):
-        rows.append(
-            {
-                "file": display_name(r.path, anonymise, i) if anonymise else str(r.path),
-                "patient": HIDDEN
-                if anonymise and (r.patient_name or r.patient_id)
-                else format_person_name(r.patient_name),
-                "patient_id": HIDDEN if anonymise and r.patient_id else r.patient_id,
-                "date": HIDDEN if anonymise and r.study_date else format_date(r.study_date),
-                "probability": "" if r.probability is None else f"{r.probability:.6f}",
-                "label": r.label,
-                "threshold": "" if r.threshold is None else f"{r.threshold:g}",
-                "model": r.model,
-                "status": r.status,
-            }
-        )
-    return rows
+    return [result_row(r, anonymise, i) for i, r in enumerate(results)]
 
 
 def write_worklist_csv(results: Sequence[StudyResult], path: str | os.PathLike, anonymise: bool) -> Path:
     """Write the worklist (in the given order). Anonymised exports carry no name, ID, date or file path."""
     path = Path(path)
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=WORKLIST_COLUMNS)
+        writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         writer.writerows(worklist_rows(results, anonymise))
     return path
@@ -107,19 +90,17 @@ def model_card_html(model_card: ModelCard | None) -> str:
 
 
 def ai_summary_lines(result: StudyResult | None) -> list[str]:
-    """The AI result in words, for exports and the overlay: warnings replace a confident score."""
+    """The verdict in words, for the PNG export and the on-image text: a withheld study shows no score."""
     if result is None:
         return []
-    if result.error:
-        return [f"AI: not scored ({result.error})"]
-    if not result.scored:
-        return ["AI: not scored"]
-    if result.warnings:
-        return [f"AI: no reliable score - {w}" for w in result.warnings] + [
-            f"(model output {result.probability:.2f} shown for reference only; {result.model})"
-        ]
-    return [
-        f"AI: P(pneumonia) {result.probability:.2f} -> {result.label} at threshold {result.threshold:.2f} "
-        f"({result.model})",
-        "Not a medical device - not for diagnosis",
-    ]
+    verdict = result.verdict
+    if verdict is Verdict.UNREADABLE:
+        return [f"AI: {verdict.wording} ({result.reason})"]
+    if verdict is Verdict.WITHHELD:
+        return [f"AI: {verdict.wording}", f"Reason: {result.reason}"]
+    source = f", {result.threshold_source}" if result.threshold_source not in ("", "shipped") else ""
+    score = f"P({result.positive_class.lower() or 'positive'}) {result.probability:.2f}"
+    lines = [f"AI: {verdict.wording}", f"{score}, threshold {result.threshold:.2f}{source}"]
+    if verdict is Verdict.INDETERMINATE:
+        lines.append(result.reason)
+    return [*lines, f"{result.model} - not a medical device, not for diagnosis"]

@@ -8,8 +8,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QLinearGradient, QPainter
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from cxrviewer.core.batch import StudyResult
 from cxrviewer.core.rendering import jet_lut
+from cxrviewer.core.study_result import StudyResult
+from cxrviewer.core.verdict import COLOURS as VERDICT_COLOURS
+from cxrviewer.core.verdict import Verdict
 
 POSITIVE = "#ff7a6b"
 NEGATIVE = "#7fd48a"
@@ -164,32 +166,32 @@ class AIPanel(QWidget):
         if result is None:
             self.show_pending("No study")
             return
-        self.warning.setVisible(bool(result.warnings))
-        if result.warnings:
-            items = "".join(f"<br>• {html.escape(w)}" for w in result.warnings)
-            self.warning.setText(f"<b>⚠ No reliable score for this input</b>{items}")
-        if result.error:
-            self.probability.setText(f"<span style='font-size:15px; color:{WARN}'>Not scored</span>")
-            self.label.setText(html.escape(result.error))
-            self.threshold.setText("")
-            return
-        if not result.scored:
-            self.show_pending("Not scored")
+        verdict = result.verdict
+        colour = VERDICT_COLOURS[verdict]
+        headline = (
+            f"<span style='font-size:17px; font-weight:bold; color:{colour}'>{html.escape(verdict.wording)}</span>"
+        )
+        self.warning.setVisible(verdict in (Verdict.WITHHELD, Verdict.UNREADABLE))
+        if verdict in (Verdict.WITHHELD, Verdict.UNREADABLE):
+            reasons = result.warnings or [result.reason]
+            items = "".join(f"<br>• {html.escape(w)}" for w in reasons)
+            title = "The score is withheld" if verdict is Verdict.WITHHELD else "The file could not be read"
+            self.warning.setText(f"<b>⚠ {title}</b>{items}")
+            self.probability.setText(headline)
+            audit = (
+                f"model output {result.probability:.2f} kept for audit only, not a finding"
+                if result.probability is not None
+                else ""
+            )
+            self.label.setText(f"<span style='color:{MUTED}'>{html.escape(audit)}</span>" if audit else "")
+            self.threshold.setText(f"model {result.model}" if result.model else "")
             return
         p = result.probability
-        if result.warnings:
-            self.probability.setText(f"<span style='font-size:15px; color:{MUTED}'>Score withheld</span>")
-            self.label.setText(
-                f"<span style='color:{MUTED}'>model output {p:.2f} ({html.escape(result.label)} at "
-                f"threshold) — shown for reference only</span>"
-            )
-        else:
-            colour = POSITIVE if result.positive else NEGATIVE
-            self.probability.setText(
-                f"<span style='font-size:13px'>P(pneumonia)</span><br>"
-                f"<span style='font-size:30px; font-weight:bold; color:{colour}'>{p:.2f}</span>"
-            )
-            self.label.setText(
-                f"<span style='font-size:16px; font-weight:bold; color:{colour}'>{html.escape(result.label)}</span>"
-            )
-        self.threshold.setText(f"threshold {result.threshold:.2f}\nmodel {result.model}")
+        self.probability.setText(
+            f"{headline}<br><span style='font-size:13px'>P({html.escape(result.positive_class.lower())}) </span>"
+            f"<span style='font-size:24px; font-weight:bold; color:{colour}'>{p:.2f}</span>"
+        )
+        note = result.reason if verdict is Verdict.INDETERMINATE else ""
+        self.label.setText(f"<span style='color:{MUTED}'>{html.escape(note)}</span>" if note else "")
+        source = "" if result.threshold_source in ("", "shipped") else f" ({result.threshold_source})"
+        self.threshold.setText(f"threshold {result.threshold:.2f}{source}\nmodel {result.model}")

@@ -19,12 +19,14 @@ from cxrviewer.core.model_card import ModelCard
 from cxrviewer.core.rendering import Orientation, composite, display_pixels, export_image, heat_rgba, orient, to_uint8
 from cxrviewer.core.report import ai_summary_lines, write_worklist_csv
 from cxrviewer.core.study import Study, load_study
+from cxrviewer.core.verdict import Verdict
 from cxrviewer.core.windowing import auto_window
 
 from .ai_panel import AIPanel
 from .dialogs import ModelCardDialog, ShortcutsDialog, show_message
 from .image_view import ImageView
 from .settings import AppSettings
+from .site_calibration_actions import SiteCalibrationActions
 from .tag_browser import TagBrowser
 from .theme import apply_dark_theme
 from .workers import ModelService
@@ -193,6 +195,8 @@ class MainWindow(QMainWindow):
         self._action(a, "More Opacity", lambda: self._nudge_opacity(10), ["]"], help_text="Grad-CAM opacity up")
         self._action(a, "Less Opacity", lambda: self._nudge_opacity(-10), ["["], help_text="Grad-CAM opacity down")
         self._action(a, "&Cancel Scoring", self.cancel_batch, ["Esc"], help_text="Cancel folder scoring")
+        a.addSeparator()
+        self.site_calibration = SiteCalibrationActions(self, a)
 
         h = mb.addMenu("&Help")
         self._action(h, "&Keyboard Shortcuts…", self.show_shortcuts, [QKeySequence.StandardKey.HelpContents])
@@ -233,6 +237,13 @@ class MainWindow(QMainWindow):
             )
         self.service.load_model(self.models_dir / name if name else None)
 
+    def reload_model(self) -> None:
+        """Load the current bundle again (its site profile may have changed) and re-score every open study."""
+        name = self.panel.model_box.currentData()
+        self.service.cancel_pending()
+        self._load_model(name)
+        self.rescore_all()
+
     def choose_model(self, name: str) -> None:
         """Switch bundles: the new one loads in the background and every open study is re-scored."""
         if not name or name == self.model_name and self.model_state == "ready":
@@ -254,7 +265,11 @@ class MainWindow(QMainWindow):
         if gen != self.service.generation:
             return
         self.model_state, self.model_name, self.model_card = "ready", name, card
-        self.panel.set_model_status(f"Model ready: {name} (threshold {card.threshold:.2f})")
+        predictor = self.service.predictor
+        op = predictor.operating_point if predictor is not None else None
+        source = f", {op.source}" if op is not None and op.source != "shipped" else ""
+        threshold = op.threshold if op is not None else card.threshold
+        self.panel.set_model_status(f"Model ready: {name} (threshold {threshold:.2f}{source})")
         self.statusBar().showMessage(f"Model {name} loaded", 4000)
         self._refresh_panel()
         if self.panel.gradcam.isChecked():
@@ -365,6 +380,7 @@ class MainWindow(QMainWindow):
         if row == self.current_row:
             self._refresh_panel()
             self._refresh_overlay()
+            self._refresh_heat()  # a withheld verdict takes a map already drawn off the film
 
     def _on_cancelled(self, ticket: int, row: int) -> None:
         if self._tickets.get(row) == ticket and row in self.pending:
@@ -456,7 +472,8 @@ class MainWindow(QMainWindow):
             self.view.set_image(gray, refit=refit)
 
     def current_heat(self) -> np.ndarray | None:
-        if self.study is None or not self.model_name:
+        """The map for the study on screen; None when there is none or the study's score is withheld."""
+        if self.study is None or not self.model_name or self._heat_withheld():
             return None
         return self._heat.get((str(self.study.path), self.model_name))
 
@@ -488,12 +505,14 @@ class MainWindow(QMainWindow):
             info.append("inverted")
         result = self.current_result()
         alert = ""
-        if result is not None and result.warnings:
-            alert = (
-                "⚠ "
-                + result.warnings[0]
-                + (f"  (+{len(result.warnings) - 1} more)" if len(result.warnings) > 1 else "")
-            )
+        entry = self.worklist.model.entry(self.current_row) if self.current_row is not None else None
+        if result is not None and entry is not None and entry.state == DONE:
+            verdict = result.verdict
+            alert = verdict.wording
+            if verdict in (Verdict.WITHHELD, Verdict.UNREADABLE):
+                alert = "⚠ " + alert + (f": {result.warnings[0]}" if result.warnings else f": {result.reason}")
+                if len(result.warnings) > 1:
+                    alert += f"  (+{len(result.warnings) - 1} more)"
         self.view.set_overlay(banner, info, alert)
 
     def _row_position(self) -> int | None:
@@ -511,7 +530,7 @@ class MainWindow(QMainWindow):
             self.panel.show_result(None)
             return
         if self.study is None and self.study_error:
-            self.panel.show_result(StudyResult(path=entry.result.path, error=self.study_error))
+            self.panel.show_result(StudyResult(path=entry.result.path, error=self.study_error, unreadable=True))
         elif entry.state == DONE:
             self.panel.show_result(entry.result)
         elif entry.state == CANCELLED:
@@ -596,8 +615,20 @@ class MainWindow(QMainWindow):
             self.panel.gradcam_status.setText("")
         self._refresh_overlay()
 
+    def _heat_withheld(self) -> str:
+        """Why no heat map may be drawn for the study on screen ("" when it may): none on a withheld score."""
+        result = self.current_result()
+        if result is not None and result.verdict in (Verdict.WITHHELD, Verdict.UNREADABLE):
+            return "No heat map: the score is withheld for this study."
+        return ""
+
     def _request_heat(self) -> None:
         if self.study is None:
+            return
+        withheld = self._heat_withheld()
+        if withheld:
+            self.view.clear_heat()
+            self.panel.gradcam_status.setText(withheld)
             return
         if self.model_state == "none":
             self.panel.gradcam_status.setText("Grad-CAM needs a model; none is loaded.")

@@ -85,6 +85,10 @@ class ModelService(QObject):
             self._reference_loaded = True
         return self._reference
 
+    def run_in_worker(self, fn: Callable[[], None]) -> None:
+        """Run other model work (e.g. a site calibration) on the same single worker thread."""
+        self._submit(fn, PRIORITY_BATCH)
+
     def wait(self, msecs: int = 30000) -> bool:
         return self.pool.waitForDone(msecs)
 

@@ -20,11 +20,13 @@ from PySide6.QtWidgets import (
 )
 
 from cxrviewer.core.anonymise import display_name, patient_label, study_date_label
-from cxrviewer.core.batch import StudyResult
+from cxrviewer.core.study_result import StudyResult
+from cxrviewer.core.verdict import COLOURS as VERDICT_COLOURS
 
-COLUMNS = ("File", "Patient", "Date", "Probability", "Label", "Status")
+COLUMNS = ("File", "Patient", "Date", "Probability", "AI verdict", "Status")
 _ROOT = QModelIndex()  # the invalid index Qt passes for a flat table; shared, never modified
 COL_PROBABILITY = 3
+COL_VERDICT = 4
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 QUEUED, DONE, CANCELLED = "queued", "done", "cancelled"
 
@@ -121,17 +123,18 @@ class WorklistModel(QAbstractTableModel):
             if col == 2:
                 return study_date_label(meta, self.anonymise)
             if col == 3:
-                if r.probability is None:
+                if r.probability is None or e.state != DONE:
                     return ""
-                return f"({r.probability:.2f})" if r.warnings else f"{r.probability:.2f}"
+                return f"{r.probability:.2f}" if r.verdict.scored else "—"  # withheld: no score on the list
             if col == 4:
-                if r.warnings and r.scored:
-                    return "⚠ check input"
-                return r.label
+                return r.verdict.wording if e.state == DONE else ""
             return e.status_text
         if role == SORT_ROLE:
-            if col == COL_PROBABILITY:
-                return -1.0 if r.probability is None else float(r.probability)
+            if col in (COL_PROBABILITY, COL_VERDICT):  # calls by probability, then withheld, then unreadable
+                if e.state != DONE:
+                    return -10.0
+                rank = r.verdict.sort_rank
+                return -float(rank) if rank else float(r.probability or 0.0)
             return str(self.data(index, Qt.ItemDataRole.DisplayRole) or "").lower()
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 0 and not self.anonymise:
@@ -139,12 +142,10 @@ class WorklistModel(QAbstractTableModel):
             if col in (3, 4, 5):
                 return e.status_text
         if role == Qt.ItemDataRole.ForegroundRole:
-            if r.error or (col in (3, 4) and r.warnings):
-                return QColor(255, 200, 60) if col == 5 or r.warnings else QColor(255, 140, 120)
-            if col == 4 and r.positive:
-                return QColor(255, 122, 107)
             if e.state != DONE:
                 return QColor(150, 150, 150)
+            if col in (3, 4, 5):
+                return QColor(VERDICT_COLOURS[r.verdict])
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROBABILITY:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

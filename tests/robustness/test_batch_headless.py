@@ -16,6 +16,7 @@ from ..conftest import REPO
 from ..offline import NetworkBlockedError, offline_env
 from .corpus import ANY, ERROR, OK, SKIPPED
 
+VERDICTS = ("positive", "negative", "indeterminate", "withheld", "unreadable")
 BATCH_SECONDS = 180  # the whole corpus (~75 files, ~15 scored) on a loaded 2-core machine
 
 
@@ -29,18 +30,24 @@ def _check_rows(rows: dict[str, dict], cases: dict) -> None:
         assert name in rows, f"{name}: no row in the CSV"
         row = rows[name]
         scored = row["probability"] != ""
+        assert row["verdict"] in VERDICTS and "\n" not in row["reason"], f"{name}: {row}"
         if expect.outcome == OK:
-            assert scored and not row["error"], f"{name}: {row}"
-            assert 0.0 <= float(row["probability"]) <= 1.0 and row["label"] in ("NORMAL", "PNEUMONIA")
+            assert scored and row["verdict"] != "unreadable", f"{name}: {row}"
+            assert 0.0 <= float(row["probability"]) <= 1.0
+            # a label only for a call, and then one of the card's classes
+            assert row["label"] in (("NORMAL", "PNEUMONIA") if row["verdict"] in ("positive", "negative") else ("",))
         elif expect.outcome == ERROR:
-            assert not scored and row["error"], f"{name}: {row}"
-            assert expect.reason.lower() in row["error"].lower(), f"{name}: {row['error']}"
+            assert not scored and row["verdict"] == "unreadable" and not row["label"], f"{name}: {row}"
+            assert expect.reason.lower() in row["reason"].lower(), f"{name}: {row['reason']}"
         elif expect.outcome == SKIPPED:
-            assert not scored and row["error"].startswith("skipped"), f"{name}: {row}"
-            assert expect.reason.lower() in row["error"].lower(), f"{name}: {row['error']}"
+            assert not scored and row["verdict"] == "unreadable", f"{name}: {row}"
+            assert row["reason"].startswith("skipped"), f"{name}: {row}"
+            assert expect.reason.lower() in row["reason"].lower(), f"{name}: {row['reason']}"
         else:
             assert expect.outcome == ANY
-            assert scored != bool(row["error"]), f"{name}: scored and error must exclude each other: {row}"
+            assert scored != (row["verdict"] == "unreadable"), (
+                f"{name}: scored and unreadable exclude each other: {row}"
+            )
 
 
 def test_batch_cli_survives_the_corpus(corpus, tmp_path, viewer_models_dir, viewer_bundle_name, capsys):
@@ -68,7 +75,7 @@ def test_batch_cli_survives_the_corpus(corpus, tmp_path, viewer_models_dir, view
     _check_rows(rows, cases)
     # links to folders are listed, not followed (no loop, no duplicate rows from links/up or links/here)
     for link in ("links/up", "links/here"):
-        assert rows[link]["error"] == "skipped: link to a folder (not followed)"
+        assert rows[link]["reason"] == "skipped: link to a folder (not followed)"
     assert len(rows) == len(read_batch_csv(out)), "a file was listed twice"
     assert not any("/up/" in n or "/here/" in n for n in rows)
     err = capsys.readouterr().err
@@ -87,7 +94,7 @@ def test_batch_cli_without_any_model_still_reports_every_file(corpus, tmp_path):
     for name, expect in cases.items():
         assert rows[name]["probability"] == ""
         if expect.outcome == OK:
-            assert rows[name]["error"] == "no model available"
+            assert rows[name]["verdict"] == "withheld" and rows[name]["reason"].endswith("no model available")
 
 
 def test_sockets_are_blocked_in_tests():

@@ -153,6 +153,7 @@ def test_batch_mode_without_a_usable_model_still_checks_files(tampered_models_di
     err = capsys.readouterr().err
     assert "integrity check" in err and "refused" in err
     rows = read_batch_csv(out)
-    assert len(rows) == 1 and rows[0]["probability"] == "" and rows[0]["error"] == "no model available"
+    assert len(rows) == 1 and rows[0]["probability"] == "" and rows[0]["verdict"] == "withheld"
+    assert rows[0]["reason"] == "no model available" and rows[0]["label"] == ""
     # naming the broken model explicitly is a usage error (exit 2), not a silent unscored run
     assert main(["--batch", str(folder), "--csv", str(out), "--models-dir", str(models), "--model", name]) == 2

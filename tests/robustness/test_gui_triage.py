@@ -7,6 +7,8 @@ import warnings
 import pytest
 from PySide6.QtWidgets import QApplication
 
+from cxrviewer.core.verdict import Verdict
+
 from ..ui.conftest import MODEL_TIMEOUT_MS, isolated_settings, make_window, wait_idle  # noqa: F401 (fixtures)
 from .corpus import ANY, ERROR, OK, SKIPPED
 
@@ -36,7 +38,7 @@ def test_folder_triage_survives_the_corpus(corpus, make_window, qtbot):  # noqa:
         elif expect.outcome == ERROR:
             assert not result.scored and result.error, name
             assert expect.reason.lower() in result.error.lower(), (name, result.error)
-            assert result.status.startswith("error:")
+            assert result.verdict is Verdict.UNREADABLE and result.status.startswith("Unreadable")
         else:
             assert expect.outcome == ANY and result.scored != bool(result.error), (name, result)
     assert skipped["links/up"] == "skipped: link to a folder (not followed)"

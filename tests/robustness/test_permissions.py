@@ -40,7 +40,7 @@ for name in ("locked.jpeg", "locked.dcm", "ok.dcm"):
     except StudyError as exc:
         report["load"][name] = str(exc)
 run_batch(root, out, predictor=None)
-report["rows"] = {str(Path(r["path"]).relative_to(root)): r["error"] for r in read_batch_csv(out)}
+report["rows"] = {str(Path(r["path"]).relative_to(root)): r["reason"] for r in read_batch_csv(out)}
 print(json.dumps(report))
 """
 

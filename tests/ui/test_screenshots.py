@@ -2,6 +2,8 @@
 
 Written to test-artifacts/screenshots/ (git-ignored)."""
 
+from cxrviewer.core.verdict import Verdict
+
 from ..conftest import DICOM_DIR, REPO
 from .conftest import MODEL_TIMEOUT_MS, wait_idle
 
@@ -19,9 +21,13 @@ def test_screenshots(make_window, qtbot, hot_study_path):
     qtbot.waitUntil(lambda: w.view.heat_visible(), timeout=MODEL_TIMEOUT_MS)
     w.grab().save(str(OUT / "main-window-gradcam.png"))
     w.export_png(OUT / "export-gradcam.png")
+    # a 64-year-old's film: the score is withheld for age, and no heat map is drawn on it
     w.show_row(w.worklist.model.find_path(DICOM_DIR / "RG1_J2KI.dcm").row_id)
-    qtbot.waitUntil(lambda: w.view.heat_visible(), timeout=MODEL_TIMEOUT_MS)
-    w.grab().save(str(OUT / "dicom-gradcam.png"))
+    qtbot.wait(200)
+    assert w.current_result().verdict is Verdict.WITHHELD and "aged 64 y" in w.current_result().reason
+    assert not w.view.heat_visible() and w.current_heat() is None
+    assert "withheld" in w.panel.gradcam_status.text()
+    w.grab().save(str(OUT / "adult-dicom-withheld.png"))
     w.set_gradcam_visible(False)
     w.show_row(w.worklist.model.find_path(DICOM_DIR / "RG3_J2KI.dcm").row_id)
     qtbot.wait(100)

@@ -7,6 +7,7 @@ import time
 from PySide6.QtCore import QTimer
 
 from cxrviewer.core.batch import read_batch_csv
+from cxrviewer.core.verdict import Verdict
 
 from ..conftest import KERMANY
 from .conftest import wait_idle
@@ -25,15 +26,16 @@ def test_mixed_folder_scores_valid_and_lists_bad_files(make_window, qtbot, tmp_p
     for bad, reason in (("empty.dcm", "empty"), ("truncated.dcm", ""), ("fake.jpeg", "")):
         assert not results[bad].scored and results[bad].error, bad
         assert reason in results[bad].error
-        assert results[bad].status.startswith("error:")
+        assert results[bad].verdict is Verdict.UNREADABLE and results[bad].status.startswith("Unreadable")
     assert [p.name for p, _ in w.skipped] == ["notes.txt"]
     assert "notes.txt" in w.worklist.summary.text()
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before  # nothing modified
 
     # most suspicious first
     order = [w.worklist.model.entry(r).result for r in w.worklist.visible_row_ids()]
-    probs = [r.probability for r in order if r.scored]
-    assert probs == sorted(probs, reverse=True) and order[0].scored
+    ranks = [r.verdict.sort_rank for r in order]  # calls, then withheld, then unreadable
+    called = [r.probability for r in order if r.verdict.sort_rank == 0]
+    assert ranks == sorted(ranks) and called == sorted(called, reverse=True) and order[0].scored
     # selecting a row shows that study
     target = order[1]
     w.worklist.select_row_id(w.worklist.model.find_path(target.path).row_id)
@@ -42,7 +44,31 @@ def test_mixed_folder_scores_valid_and_lists_bad_files(make_window, qtbot, tmp_p
     out = tmp_path / "worklist.csv"
     w.export_csv(out)
     rows = read_batch_csv(out)
-    assert [r["file"] for r in rows] == [str(r.path) for r in order]
+    assert [r["path"] for r in rows] == [str(r.path) for r in order]
+    # the GUI's export and --batch share one schema and give the same verdicts
+    from cxrviewer.__main__ import main
+
+    batch_out = tmp_path / "batch.csv"
+    assert (
+        main(
+            [
+                "--batch",
+                str(mixed_folder),
+                "--csv",
+                str(batch_out),
+                "--models-dir",
+                str(w.models_dir),
+                "--model",
+                w.model_name,
+            ]
+        )
+        == 0
+    )
+    batch = {r["path"]: r for r in read_batch_csv(batch_out)}
+    assert list(rows[0]) == list(next(iter(batch.values())))
+    for r in rows:
+        assert r["verdict"] == batch[r["path"]]["verdict"] and r["label"] == batch[r["path"]]["label"], r["path"]
+        assert r["verdict"] in ("positive", "negative", "indeterminate", "withheld", "unreadable")
 
 
 def test_ui_stays_responsive_while_200_studies_are_scored_and_cancel_stops(make_window, qtbot, tmp_path):
