@@ -30,6 +30,11 @@ class Verdict(str, Enum):
         return WORDING[self]
 
     @property
+    def short(self) -> str:
+        """For narrow places (the worklist's verdict column)."""
+        return SHORT[self]
+
+    @property
     def scored(self) -> bool:
         """The model's score is vouched for (a call or an explicit 'indeterminate')."""
         return self in (Verdict.POSITIVE, Verdict.NEGATIVE, Verdict.INDETERMINATE)
@@ -46,6 +51,13 @@ WORDING = {
     Verdict.INDETERMINATE: "Indeterminate: read without AI",
     Verdict.WITHHELD: "No AI result: withheld",
     Verdict.UNREADABLE: "Unreadable file",
+}
+SHORT = {
+    Verdict.POSITIVE: "Pneumonia likely",
+    Verdict.NEGATIVE: "No pneumonia",
+    Verdict.INDETERMINATE: "Indeterminate",
+    Verdict.WITHHELD: "Withheld",
+    Verdict.UNREADABLE: "Unreadable",
 }
 SORT_RANK = {
     Verdict.POSITIVE: 0,

@@ -50,6 +50,7 @@ class ImageView(QGraphicsView):
         self.banner: list[str] = []
         self.info: list[str] = []
         self.alert = ""
+        self.alert_colour = WARNING
         self.placeholder = "Drop chest X-ray files or folders here, or use File ▸ Open"
 
     # -- content ---------------------------------------------------------------------------------
@@ -97,8 +98,10 @@ class ImageView(QGraphicsView):
         self._heat.setOpacity(max(0.0, min(1.0, opacity)))
         self.viewport().update()
 
-    def set_overlay(self, banner: list[str], info: list[str], alert: str = "") -> None:
+    def set_overlay(self, banner: list[str], info: list[str], alert: str = "", alert_colour: str = "") -> None:
+        """``alert``: one line at the bottom (the AI verdict), drawn in ``alert_colour`` (default: warning amber)."""
         self.banner, self.info, self.alert = list(banner), list(info), alert
+        self.alert_colour = QColor(alert_colour) if alert_colour else WARNING
         self.viewport().update()
 
     # -- zoom / fit ------------------------------------------------------------------------------
@@ -194,8 +197,8 @@ class ImageView(QGraphicsView):
             box = QRectF(
                 margin, vp.height() - margin - line_h - 6, min(text_w + 16, vp.width() - 2 * margin), line_h + 6
             )
-            painter.fillRect(box, QColor(80, 50, 0, 220))
-            painter.setPen(WARNING)
+            painter.fillRect(box, QColor(0, 0, 0, 200))
+            painter.setPen(self.alert_colour)
             painter.drawText(box.adjusted(8, 0, -8, 0), Qt.AlignmentFlag.AlignVCenter, self.alert)
             painter.setFont(font)
         if self._heat.isVisible():

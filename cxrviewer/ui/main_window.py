@@ -19,6 +19,7 @@ from cxrviewer.core.model_card import ModelCard
 from cxrviewer.core.rendering import Orientation, composite, display_pixels, export_image, heat_rgba, orient, to_uint8
 from cxrviewer.core.report import ai_summary_lines, write_worklist_csv
 from cxrviewer.core.study import Study, load_study
+from cxrviewer.core.verdict import COLOURS as VERDICT_COLOURS
 from cxrviewer.core.verdict import Verdict
 from cxrviewer.core.windowing import auto_window
 
@@ -504,16 +505,16 @@ class MainWindow(QMainWindow):
         if self.inverted:
             info.append("inverted")
         result = self.current_result()
-        alert = ""
+        alert, colour = "", ""
         entry = self.worklist.model.entry(self.current_row) if self.current_row is not None else None
         if result is not None and entry is not None and entry.state == DONE:
             verdict = result.verdict
-            alert = verdict.wording
+            alert, colour = "AI: " + verdict.wording, VERDICT_COLOURS[verdict]
             if verdict in (Verdict.WITHHELD, Verdict.UNREADABLE):
                 alert = "⚠ " + alert + (f": {result.warnings[0]}" if result.warnings else f": {result.reason}")
                 if len(result.warnings) > 1:
                     alert += f"  (+{len(result.warnings) - 1} more)"
-        self.view.set_overlay(banner, info, alert)
+        self.view.set_overlay(banner, info, alert, colour)
 
     def _row_position(self) -> int | None:
         for i, e in enumerate(self.worklist.model.entries):

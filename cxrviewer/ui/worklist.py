@@ -127,7 +127,7 @@ class WorklistModel(QAbstractTableModel):
                     return ""
                 return f"{r.probability:.2f}" if r.verdict.scored else "—"  # withheld: no score on the list
             if col == 4:
-                return r.verdict.wording if e.state == DONE else ""
+                return r.verdict.short if e.state == DONE else ""
             return e.status_text
         if role == SORT_ROLE:
             if col in (COL_PROBABILITY, COL_VERDICT):  # calls by probability, then withheld, then unreadable
