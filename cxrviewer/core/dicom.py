@@ -1,14 +1,30 @@
-"""DICOM pixel pipeline: modality LUT -> VOI LUT / window -> MONOCHROME1 inversion, via pydicom."""
+"""DICOM pixel pipeline, via pydicom: modality LUT -> VOI LUT / window -> presentation (MONOCHROME1, INVERSE).
+
+What is shown (see docs/dicom.md):
+
+* grayscale: the modality transform (Modality LUT Sequence, else Rescale Slope/Intercept, from the file or
+  from the frame's functional groups), then the file's first usable VOI (VOI LUT Sequence, else Window
+  Center/Width). Without any usable VOI, unsigned data of 8 bits stored or fewer is shown as stored (as the
+  model's training JPEGs were) and deeper data gets the automatic 0.5-99.5 % window with Pixel Padding
+  excluded. MONOCHROME1 or Presentation LUT Shape INVERSE: shown inverted (once).
+* colour (RGB, YBR_* already converted to RGB by pydicom or by the JPEG 2000 decoder, PALETTE COLOR through
+  its palette): ITU-R 601 luminance, as for colour PNG/JPEG files, flagged when it really carries colour.
+* multi-frame: one frame (``frame``, 0-based; frame 0 by default) with ``metadata['frames']`` the count.
+
+An unusable LUT item or window (empty item, width < 1, non-finite numbers) is ignored and noted in
+``metadata['dicom_notes']``, never fatal. Every refusal is a one-line :class:`StudyError`.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
+from .dicom_display import EXPORT_AGAIN, _colour_study, _grey_study
 from .errors import NotAnImageError, StudyError, UnreadableStudyError, UnsupportedStudyError
 from .study import MAX_PIXELS, Study
-from .windowing import apply_window, auto_window
 
 # Keys copied into Study.metadata (keyword -> metadata name); strings only, for the banner and worklist.
 METADATA_TAGS = {
@@ -27,6 +43,7 @@ METADATA_TAGS = {
     "BodyPartExamined": "body_part",
     "ViewPosition": "view_position",
     "PatientOrientation": "patient_orientation",
+    "ImageLaterality": "image_laterality",
     "PresentationIntentType": "presentation_intent",
     "ImageType": "image_type",
     "Manufacturer": "manufacturer",
@@ -34,107 +51,186 @@ METADATA_TAGS = {
     "AccessionNumber": "accession_number",
     "PhotometricInterpretation": "photometric",
     "BitsStored": "bits_stored",
+    "StudyInstanceUID": "study_instance_uid",
+    "SeriesInstanceUID": "series_instance_uid",
+    "SOPInstanceUID": "sop_instance_uid",
+    "SOPClassUID": "sop_class_uid",
 }
 
+# Single-frame IODs by definition (PS3.3 A.2, A.26-A.28: no Multi-frame Module): one exposure per object. A
+# "multi-frame" CR/DX/MG/IO object contradicts its own class, so no frame of it can be trusted to be the film.
+SINGLE_FRAME_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.1": "CR",
+    "1.2.840.10008.5.1.4.1.1.1.1": "DX",
+    "1.2.840.10008.5.1.4.1.1.1.1.1": "DX",
+    "1.2.840.10008.5.1.4.1.1.1.2": "MG",
+    "1.2.840.10008.5.1.4.1.1.1.2.1": "MG",
+    "1.2.840.10008.5.1.4.1.1.1.3": "IO",
+    "1.2.840.10008.5.1.4.1.1.1.3.1": "IO",
+}
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 
-def load_dicom(path: Path) -> Study:
-    """Read a DICOM file; any failure becomes a StudyError (pydicom parses lazily, so a damaged element
-    can raise almost anything when first touched: NotImplementedError, struct/zlib errors, ...)."""
+
+def load_dicom(path: Path, frame: int = 0) -> Study:
+    """Read a DICOM file; any failure becomes a one-line StudyError (pydicom parses lazily, so a damaged
+    element can raise almost anything when first touched: NotImplementedError, struct/zlib errors, ...)."""
     try:
-        return _load_dicom(path)
-    except (StudyError, MemoryError):
+        return _load_dicom(Path(path), frame)
+    except MemoryError:
         raise
+    except StudyError as exc:
+        raise type(exc)(one_line(str(exc))) from exc
     except Exception as exc:  # noqa: BLE001
-        detail = f"{type(exc).__name__}: {exc}"
-        detail = detail if len(detail) <= 300 else detail[:300] + "…"
-        raise UnreadableStudyError(f"{path.name}: malformed DICOM file ({detail})") from exc
+        raise UnreadableStudyError(
+            f"{Path(path).name}: damaged DICOM file ({short_reason(exc)}); {EXPORT_AGAIN}"
+        ) from exc
 
 
-def _load_dicom(path: Path) -> Study:
+# --- messages ----------------------------------------------------------------------------------------------
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """Collapse whitespace (plugin dumps are multi-line) and cap the length."""
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def short_reason(exc: BaseException, limit: int = 120) -> str:
+    """The gist of a library exception, on one line: for pydicom's "all plugins failed" dump, each plugin's
+    own first line, joined."""
+    text = str(exc).strip() or type(exc).__name__
+    if "plugins:" in text:
+        _, _, rest = text.partition("plugins:")
+        parts = [line.strip() for line in rest.splitlines() if line.strip()]
+        text = "; ".join(parts) if parts else text
+    elif "\n" in text:
+        text = text.splitlines()[0]
+    text = one_line(text, 10_000)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# --- loading -----------------------------------------------------------------------------------------------
+
+
+def _load_dicom(path: Path, frame: int) -> Study:
     import pydicom
     from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
         ds = pydicom.dcmread(path, force=True)
     except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, IndexError) as exc:
-        raise UnreadableStudyError(f"{path.name}: not a readable DICOM file ({exc})") from exc
+        raise UnreadableStudyError(
+            f"{path.name}: not a readable DICOM file ({short_reason(exc)}); {EXPORT_AGAIN}"
+        ) from exc
+    notes: list[str] = []
     metadata = _metadata(ds)
     metadata["format"] = "DICOM"
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        what = str(ds.get("SOPClassUID", "")) and getattr(ds.SOPClassUID, "name", str(ds.SOPClassUID))
-        raise NotAnImageError(f"{path.name}: DICOM object without pixel data ({what or 'unknown SOP class'})")
-    _check_geometry(ds, path)
-    try:
-        arr = ds.pixel_array
-    except Exception as exc:  # pydicom/decoder plugins raise a wide variety of types on bad data
-        tsyntax = getattr(ds.file_meta, "TransferSyntaxUID", "unknown") if hasattr(ds, "file_meta") else "unknown"
-        tname = getattr(tsyntax, "name", str(tsyntax))
-        raise UnreadableStudyError(
-            f"{path.name}: pixel data could not be decoded (transfer syntax {tname}): {exc}"
-        ) from exc
-
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    if samples > 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        # Colour DICOM (secondary capture, photos): show luminance, flag it for the input checks.
-        rgb = _as_rgb(ds, arr)
-        gray = (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
-        metadata["is_colour"] = True
-        return Study(
-            path=path,
-            pixels=np.clip(gray / 255.0, 0, 1),
-            metadata=metadata,
-            raw=gray,
-            default_window=(127.5, 255.0),
-            invert=False,
+        raise _no_pixels(ds, path)
+    if "PixelData" not in ds:
+        raise UnsupportedStudyError(f"{path.name}: floating-point pixel data (a parametric map) is not a film")
+    tname = _ensure_transfer_syntax(ds, path, notes)
+    metadata["transfer_syntax"] = tname
+    _fill_legacy_pixel_module(ds, notes)
+    frames = _check_geometry(ds, path)
+    if not 0 <= frame < frames:
+        raise UnsupportedStudyError(
+            f"{path.name}: frame {frame + 1} was asked for, but the file has {frames} frame{'s' * (frames > 1)}"
         )
+    metadata["frames"], metadata["frame"] = frames, frame
+    arr = _decode(ds, path, tname, frame if frames > 1 else None)
 
-    raw = apply_modality_lut(arr, ds).astype(np.float32)
-    invert = photometric == "MONOCHROME1"
-    has_voi = "VOILUTSequence" in ds or ("WindowCenter" in ds and "WindowWidth" in ds)
-    window = None
-    if has_voi and _valid_window(ds):
-        voi = np.asarray(apply_voi_lut(raw, ds, index=0), dtype=np.float32)
-        lo, hi = _voi_output_range(voi, raw, ds, apply_voi_lut)
-        pixels = np.clip((voi - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(voi)
-        if "WindowCenter" in ds and "VOILUTSequence" not in ds:
-            window = (_first(ds.WindowCenter), _first(ds.WindowWidth))
-        metadata["window_source"] = "file"
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if samples > 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        study = _colour_study(ds, arr, path, photometric, metadata)
     else:
-        window = auto_window(raw)
-        pixels = apply_window(raw, *window)
-        metadata["window_source"] = "automatic"
-    if invert:
-        pixels = 1.0 - pixels
-    metadata["is_colour"] = False
-    return Study(
-        path=path,
-        pixels=pixels.astype(np.float32),
-        metadata=metadata,
-        raw=raw,
-        default_window=window or auto_window(raw),
-        invert=invert,
-    )
+        study = _grey_study(ds, arr, path, photometric, frame, metadata, notes)
+    if notes:
+        metadata["dicom_notes"] = "; ".join(notes)
+    return study
 
 
-def _check_geometry(ds, path: Path) -> None:
+def _no_pixels(ds, path: Path) -> StudyError:
+    meta = getattr(ds, "file_meta", None)
+    sop = str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta is not None else ""))
+    if sop == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+        return NotAnImageError(
+            f"{path.name}: a DICOMDIR (the index of a CD or USB export), without pixel data: "
+            "open its folder to see the studies it lists"
+        )
+    from pydicom.uid import UID
+
+    what = UID(sop).name if sop else "unknown SOP class"
+    return NotAnImageError(f"{path.name}: DICOM object without pixel data ({what}): there is no image to show")
+
+
+def _ensure_transfer_syntax(ds, path: Path, notes: list[str]) -> str:
+    """The transfer syntax's name; for a dataset without file meta (ACR-NEMA, legacy CR exports) it is the
+    encoding pydicom found while parsing (``ds.original_encoding``)."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        meta = ds.file_meta = FileMetaDataset()
+    tsyntax = meta.get("TransferSyntaxUID")
+    if tsyntax:
+        return UID(str(tsyntax)).name or str(tsyntax)
+    if ds["PixelData"].is_undefined_length:
+        raise UnsupportedStudyError(
+            f"{path.name}: compressed pixel data, but the file does not say how it is compressed "
+            f"(no transfer syntax); {EXPORT_AGAIN}"
+        )
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        implicit, little = True, True
+    uid = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+    meta.TransferSyntaxUID = uid
+    notes.append(f"no file meta: read as {uid.name}")
+    return str(uid.name)
+
+
+def _fill_legacy_pixel_module(ds, notes: list[str]) -> None:
+    """ACR-NEMA datasets may lack attributes that DICOM made mandatory: use their defaults (in memory only)."""
+    if "SamplesPerPixel" not in ds:
+        ds.SamplesPerPixel = 1
+    if "PhotometricInterpretation" not in ds and int(ds.SamplesPerPixel or 1) == 1:
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        notes.append("no Photometric Interpretation: MONOCHROME2 assumed")
+    if "PixelRepresentation" not in ds:
+        ds.PixelRepresentation = 0
+    if "BitsStored" not in ds and "BitsAllocated" in ds:
+        ds.BitsStored = ds.BitsAllocated
+    if "HighBit" not in ds and "BitsStored" in ds:
+        ds.HighBit = int(ds.BitsStored) - 1
+
+
+def _check_geometry(ds, path: Path) -> int:
+    """Refuse what cannot or should not be decoded, before decoding; returns the number of frames."""
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
     except (AttributeError, TypeError, ValueError) as exc:
-        raise UnreadableStudyError(f"{path.name}: DICOM image without valid Rows/Columns") from exc
+        raise UnreadableStudyError(f"{path.name}: DICOM image without valid Rows/Columns; {EXPORT_AGAIN}") from exc
     try:
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        frames = max(1, int(ds.get("NumberOfFrames", 1) or 1))
     except (TypeError, ValueError) as exc:
-        raise UnreadableStudyError(f"{path.name}: invalid Number of Frames ({exc})") from exc
+        raise UnreadableStudyError(
+            f"{path.name}: invalid Number of Frames ({short_reason(exc, 60)}); {EXPORT_AGAIN}"
+        ) from exc
     if rows <= 0 or cols <= 0:
         raise UnsupportedStudyError(f"{path.name}: the image has no pixels ({rows}x{cols})")
     if rows * cols > MAX_PIXELS:
         raise UnsupportedStudyError(
-            f"{path.name}: {cols}x{rows} pixels is larger than this viewer accepts ({MAX_PIXELS:,} pixels)"
+            f"{path.name}: {cols}x{rows} pixels is larger than this viewer accepts ({MAX_PIXELS:,} pixels); "
+            "export a smaller copy of the film"
         )
-    if frames > 1:
-        raise UnsupportedStudyError(f"{path.name}: multi-frame DICOM ({frames} frames) is not supported")
+    single = SINGLE_FRAME_SOP_CLASSES.get(str(ds.get("SOPClassUID", "")))
+    if frames > 1 and single:
+        raise UnsupportedStudyError(
+            f"{path.name}: multi-frame {single} object ({frames} frames), but a {single} image has exactly one "
+            f"frame: the file is inconsistent; {EXPORT_AGAIN}"
+        )
     encoded = _encoded_frame_size(ds)
     if encoded is not None and encoded[0] * encoded[1] > rows * cols:
         # Decoders size their output from the codestream, not from Rows/Columns: refuse before decoding.
@@ -142,11 +238,12 @@ def _check_geometry(ds, path: Path) -> None:
         if h * w > MAX_PIXELS:
             raise UnsupportedStudyError(
                 f"{path.name}: the compressed image is {w}x{h} pixels, larger than this viewer accepts "
-                f"({MAX_PIXELS:,} pixels)"
+                f"({MAX_PIXELS:,} pixels), and the header says {cols}x{rows}; the file is damaged: {EXPORT_AGAIN}"
             )
         raise UnreadableStudyError(
-            f"{path.name}: the compressed image is {w}x{h} pixels but the header says {cols}x{rows}"
+            f"{path.name}: the compressed image is {w}x{h} pixels but the header says {cols}x{rows}; {EXPORT_AGAIN}"
         )
+    return frames
 
 
 def _encoded_frame_size(ds) -> tuple[int, int] | None:
@@ -194,57 +291,47 @@ def _codestream_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _valid_window(ds) -> bool:
-    if "VOILUTSequence" in ds:
-        return True
+def _decode(ds, path: Path, tname: str, index: int | None) -> np.ndarray:
+    from pydicom.pixels import get_decoder, pixel_array
+
+    tsyntax = ds.file_meta.TransferSyntaxUID
     try:
-        return _first(ds.WindowWidth) > 0
-    except (TypeError, ValueError):
-        return False
-
-
-def _first(value) -> float:
-    """Window Center/Width may be multi-valued: the file's first window is its default."""
+        decoder = get_decoder(tsyntax)
+    except NotImplementedError:
+        decoder = None
+    if decoder is None or not decoder.is_available:
+        raise UnsupportedStudyError(
+            f"{path.name}: this viewer cannot decode {tname} pixel data; export the film uncompressed or as JPEG"
+        )
     try:
-        return float(value[0])
-    except TypeError:
-        return float(value)
-
-
-def _voi_output_range(voi: np.ndarray, raw: np.ndarray, ds, apply_voi_lut) -> tuple[float, float]:
-    """The VOI transform's output range: what it maps the darkest and brightest possible inputs to."""
-    extremes = np.array([min(raw.min(), -1e7), max(raw.max(), 1e7)], dtype=np.float32)
-    if "VOILUTSequence" in ds:
-        lut = np.asarray(ds.VOILUTSequence[0].LUTData, dtype=np.float32)
-        return float(lut.min()), float(lut.max())
-    ends = np.asarray(apply_voi_lut(extremes, ds, index=0), dtype=np.float32)
-    return float(ends.min()), float(ends.max())
-
-
-def _as_rgb(ds, arr: np.ndarray) -> np.ndarray:
-    from pydicom.pixels import convert_color_space
-
-    arr = np.asarray(arr)
-    photometric = str(ds.get("PhotometricInterpretation", "RGB")).upper()
-    if photometric.startswith("YBR") and photometric != "YBR_FULL_422" or photometric == "YBR_FULL":
-        arr = convert_color_space(arr, photometric, "RGB")
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    arr = arr[..., :3].astype(np.float32)
-    top = float(arr.max()) or 1.0
-    return arr * (255.0 / top) if top > 255 else arr
+        return np.asarray(pixel_array(ds, index=index))
+    except MemoryError:
+        raise
+    except Exception as exc:  # pydicom/decoder plugins raise a wide variety of types on bad data
+        raise UnreadableStudyError(
+            f"{path.name}: the pixel data could not be decoded ({tname}: {short_reason(exc)}); the file is "
+            f"damaged or truncated: {EXPORT_AGAIN}"
+        ) from exc
 
 
 def _metadata(ds) -> dict:
+    from pydicom.multival import MultiValue
+
     meta: dict = {}
     for keyword, name in METADATA_TAGS.items():
-        value = ds.get(keyword)
+        try:
+            value = ds.get(keyword)
+        except Exception:  # noqa: BLE001 - one damaged element must not hide the image
+            continue
         if value is None or value == "":
             continue
-        if keyword == "ImageType":
-            value = "\\".join(str(v) for v in value) if not isinstance(value, str) else value
+        if isinstance(value, (list, tuple, MultiValue)):  # ImageType, PatientOrientation, ...
+            value = "\\".join(str(v) for v in value)
         meta[name] = str(value)
     rows, cols = ds.get("Rows"), ds.get("Columns")
     if rows is not None and cols is not None:
-        meta["rows"], meta["columns"] = int(rows), int(cols)
+        try:
+            meta["rows"], meta["columns"] = int(rows), int(cols)
+        except (TypeError, ValueError):
+            pass
     return meta

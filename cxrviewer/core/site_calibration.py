@@ -32,10 +32,10 @@ from .operating_point import (
     softmax_positive,
     threshold_band,
 )
+from .sniff import looks_like_study
 
 PROFILES_FILE = "site_profiles.json"
 MIN_FILMS_PER_CLASS = 30  # below this a sensitivity target of 0.97 rests on one or two films
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".dcm", ".dicom"}
 
 
 class CalibrationError(ValueError):
@@ -152,7 +152,7 @@ def labelled_films(data: Path, card: ModelCard) -> list[tuple[Path, int]]:
         folder = data / name
         if folder.is_dir():
             label = int(name == card.positive_class)
-            films += [(p, label) for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+            films += [(p, label) for p in sorted(folder.rglob("*")) if p.is_file() and looks_like_study(p)]
     return films
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import UnreadableStudyError, UnsupportedStudyError
+from .errors import StudyError, UnreadableStudyError, UnsupportedStudyError
 from .windowing import apply_window
 
 # Refuse images whose decoded size would not fit comfortably in a viewer's memory.
@@ -17,6 +17,7 @@ MAX_PIXELS = 60_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 DICOM_MAGIC_OFFSET = 128
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic"})
 
 
 @dataclass
@@ -48,17 +49,19 @@ class Study:
 
 
 def is_dicom_file(path: Path) -> bool:
-    """True for files with the DICM preamble (with or without the .dcm extension)."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(DICOM_MAGIC_OFFSET)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
+    """True for DICOM content: a Part 10 file (preamble + DICM) or a raw dataset without file meta (ACR-NEMA,
+    legacy CR exports), whatever the file is called."""
+    from .sniff import is_dicom_content
+
+    return is_dicom_content(path)
 
 
-def load_study(path: str | os.PathLike) -> Study:
-    """Read a PNG, JPEG or DICOM file. Raises a :class:`~cxrviewer.core.errors.StudyError` subclass."""
+def load_study(path: str | os.PathLike, frame: int = 0) -> Study:
+    """Read a PNG, JPEG or DICOM file. Raises a :class:`~cxrviewer.core.errors.StudyError` subclass.
+
+    The content decides how the file is read (DICOM preamble or raw dataset, PNG or JPEG magic); the suffix
+    is only a hint. ``frame`` (0-based) picks one frame of a multi-frame DICOM (``metadata['frames']``).
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -72,14 +75,35 @@ def load_study(path: str | os.PathLike) -> Study:
         open(path, "rb").close()
     except OSError as exc:  # e.g. no read permission: say so instead of "corrupt"
         raise UnreadableStudyError(f"{path.name}: cannot be read ({exc.strerror or exc})") from exc
-    if is_dicom_file(path) or path.suffix.lower() in {".dcm", ".dicom"}:
-        from .dicom import load_dicom  # imported lazily: pydicom is only needed for DICOM files
+    from .sniff import DICOM_KINDS, JPEG, PNG, sniff_file
 
-        return load_dicom(path)
-    return _load_bitmap(path)
+    kind = sniff_file(path)
+    try:
+        if kind in DICOM_KINDS:
+            from .dicom import load_dicom  # imported lazily: pydicom is only needed for DICOM files
+
+            return load_dicom(path, frame=frame)
+        if kind not in (PNG, JPEG) and path.suffix.lower() in DICOM_SUFFIXES:
+            raise UnreadableStudyError(
+                f"{path.name}: not a DICOM file: no DICOM header found (the file is damaged, truncated or "
+                "of another kind); copy or export the film again"
+            )
+        return _load_bitmap(path, frame)
+    except StudyError as exc:
+        message = str(exc)
+        if "\n" in message or len(message) > 400:  # the user sees one line
+            raise type(exc)(_one_line(message)) from exc
+        raise
 
 
-def _load_bitmap(path: Path) -> Study:
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _load_bitmap(path: Path, frame: int = 0) -> Study:
+    if frame != 0:
+        raise UnsupportedStudyError(f"{path.name}: frame {frame + 1} was asked for, but the image has one frame")
     try:
         with Image.open(path) as img:
             fmt = img.format
@@ -95,7 +119,12 @@ def _load_bitmap(path: Path) -> Study:
                 raise UnsupportedStudyError(f"{path.name}: animated / multi-frame images are not supported")
             img = ImageOps.exif_transpose(img)  # type: ignore[assignment]  # phones and some exporters store rotation in EXIF
             pixels, is_colour = _to_gray_float(img)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError as exc:
+        raise UnreadableStudyError(
+            f"{path.name}: not a readable PNG/JPEG/DICOM image (the content is of no image format this viewer "
+            "reads); open the original film file"
+        ) from exc
+    except Image.DecompressionBombError as exc:
         raise UnreadableStudyError(f"{path.name}: not a readable PNG/JPEG/DICOM image ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise UnreadableStudyError(f"{path.name}: the image is corrupt or truncated ({exc})") from exc
@@ -105,6 +134,8 @@ def _load_bitmap(path: Path) -> Study:
         "rows": pixels.shape[0],
         "columns": pixels.shape[1],
         "is_colour": is_colour,
+        "frames": 1,
+        "frame": 0,
     }
     scale = 255.0
     return Study(path=path, pixels=pixels, metadata=metadata, raw=pixels * scale, default_window=(scale / 2, scale))

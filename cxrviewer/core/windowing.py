@@ -5,11 +5,23 @@ from __future__ import annotations
 import numpy as np
 
 AUTO_WINDOW_PERCENTILES = (0.5, 99.5)
+AUTO_WINDOW_SAMPLE = 512  # the percentiles are taken on a grid of about this many rows and columns
 
 
-def auto_window(raw: np.ndarray) -> tuple[float, float]:
-    """(centre, width) spanning the 0.5-99.5 percentiles: ignores collimator edges and burnt-in text."""
-    sample = raw[:: max(1, raw.shape[0] // 512), :: max(1, raw.shape[1] // 512)]
+def auto_window(raw: np.ndarray, exclude: np.ndarray | None = None) -> tuple[float, float]:
+    """(centre, width) spanning the 0.5-99.5 percentiles: ignores collimator edges and burnt-in text.
+
+    ``exclude``: a boolean mask (same shape as ``raw``) of pixels that carry no image, e.g. DICOM Pixel
+    Padding; they take no part, unless nothing else is left.
+    """
+    grid = (slice(None, None, max(1, raw.shape[0] // AUTO_WINDOW_SAMPLE)),) + tuple(
+        slice(None, None, max(1, n // AUTO_WINDOW_SAMPLE)) for n in raw.shape[1:2]
+    )
+    sample = raw[grid]
+    if exclude is not None and exclude.shape == raw.shape and not exclude.all():
+        keep = ~exclude[grid]
+        # the sampling grid may miss a small image area: then take all of its pixels
+        sample = sample[keep] if keep.any() else raw[~exclude]
     lo, hi = np.percentile(sample, AUTO_WINDOW_PERCENTILES)
     if hi <= lo:
         lo, hi = float(sample.min()), float(sample.max())

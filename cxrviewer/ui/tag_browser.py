@@ -36,7 +36,7 @@ class TagBrowser(QDialog):
             self.note.setText("No study is open.")
             return
         name = "(hidden)" if anonymise else Path(path).name
-        if not is_dicom_file(Path(path)) and Path(path).suffix.lower() not in (".dcm", ".dicom"):
+        if not is_dicom_file(Path(path)):  # by content: a JPEG named .dcm has no tags
             self.note.setText(f"{name} is not a DICOM file: it has no tags.")
             return
         try:
