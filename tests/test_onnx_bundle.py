@@ -103,6 +103,10 @@ def wait(cond, seconds=300):
 
 assert wait(lambda: w.model_state == "ready" and not w.is_busy()), w.model_state
 assert all(e.result.scored for e in w.worklist.model.entries)
+# a study whose score is not withheld (the demo's adult DICOM is): its heat map must come
+from cxrviewer.core.verdict import Verdict
+entry = next(e for e in w.worklist.model.entries if e.result.verdict is not Verdict.WITHHELD)
+w.show_row(entry.row_id)
 w.set_gradcam_visible(True)
 assert wait(lambda: w.current_heat() is not None), "no Grad-CAM"
 for bundle in list_bundles(sys.argv[2]):

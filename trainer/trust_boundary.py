@@ -42,8 +42,26 @@ def gate_summary(path: Path) -> dict:
     if not path.is_file():
         return {}
     gate = json.loads(path.read_text(encoding="utf-8"))
-    keep = ("method", "operating_point", "rates", "command", "how")
-    return {k: gate[k] for k in keep if k in gate} | {"file": str(path.relative_to(REPO_ROOT))}
+    measured = gate.get("measured", {})
+    rates = {  # false alarms on Kermany films, detection of outsiders by kind (held-out groups), Wilson 95 %
+        "false_alarms_kermany_test_public": measured.get("test_public"),
+        "false_alarms_kermany_native1024": measured.get("native1024"),
+        "false_alarms_kermany_native": measured.get("native"),
+        "adult_frontal_withheld_held_out_group": measured.get("logo_adult"),
+        "lateral_withheld_held_out_group": measured.get("logo_lateral"),
+        "ct_withheld_held_out_group": measured.get("logo_ct"),
+        "photos_withheld_test_public_films": measured.get("tp_photo"),
+        "non_chest_dicoms_withheld": measured.get("dicom_nonchest"),
+    }
+    return {
+        "file": str(path.relative_to(REPO_ROOT)),
+        "graph_sha256": gate.get("graph_sha256"),
+        "candidate": (gate.get("method") or {}).get("candidate"),
+        "operating_point": gate.get("operating_point"),
+        "rates": {k: v for k, v in rates.items() if v is not None},
+        "command": gate.get("command", "").strip(),
+        "details": "docs/input_checks.md",
+    }
 
 
 def validation_split(card, data: Path):

@@ -1,182 +1,54 @@
-"""Input checks: warn instead of scoring confidently when a study is not what the model was trained on.
+"""Input checks: the score is withheld when a study is not what the model was validated on.
 
 Two kinds of check run on every study before its score is shown:
 
 * metadata rules (DICOM only): a non-chest body part, a modality that is not radiography, a lateral view,
   a DX "FOR PROCESSING" (raw detector) image, colour pixels, or an image too small to assess;
-* a measured out-of-distribution test that needs no model. Features: the study squashed to a 24x24
-  thumbnail (the same squash the model input uses) and 12 intensity/edge statistics of a 64x64 squash
-  (percentiles, contrast, mean gradients, clipped fraction, left-right symmetry). Each block is z-scored
-  and scored with a probabilistic-PCA distance (Mahalanobis in the top principal components plus the
-  scaled residual) against Kermany training images; each block's threshold is a high percentile of
-  held-out training distances. The study is flagged when either block exceeds its threshold. The fitted
-  reference is ``resources/input_reference.json``, written by ``tools/build_input_reference.py``, which
-  also measures the false-alarm rate (see docs/input_checks.md).
+* the pixel gate (:mod:`cxrviewer.core.input_gate`): a small ONNX graph on ImageNet MobileNetV2 features,
+  fitted with leave-one-group-out over external films, that tells adult chest films, photos or screenshots
+  of films, laterals and non-chest images from the paediatric frontal films the models were trained on.
+  Measured rates are in ``resources/input_gate/gate.json`` and docs/input_checks.md.
+
+The patient's age (DICOM) is checked against each model card's intended population in ``batch``.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+import threading
 
-import numpy as np
-
-from .preprocess import resize_to_input
+from .input_gate import InputGate, InputGateError, load_gate
 from .study import Study
 
-THUMBNAIL = 24
 MIN_SIDE = 64  # smaller images cannot be assessed (the model input is larger than the whole image)
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "CHEST_LAT", "TORSO"}
 RADIOGRAPHY_MODALITIES = {"CR", "DX", "DR", "RG", "OT"}  # OT: secondary captures of films
 LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "LLO", "RLO"}
-REFERENCE_FILE = "input_reference.json"
+GATE_UNAVAILABLE = "the input check from the pixels could not run ({why}); the score is withheld"
+
+# The type the rest of the core passes around as "the input reference".
+Reference = InputGate
+
+_shipped: dict[str, object] = {}
+_shipped_lock = threading.Lock()
 
 
-def default_reference_path() -> Path:
-    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2]))
-    return base / "resources" / REFERENCE_FILE
+def load_reference() -> InputGate | None:
+    """The shipped pixel gate, loaded once per process; None when it is missing or refused (see gate_problem)."""
+    with _shipped_lock:
+        if "gate" not in _shipped:
+            try:
+                _shipped["gate"], _shipped["problem"] = load_gate(), ""
+            except InputGateError as exc:
+                _shipped["gate"], _shipped["problem"] = None, str(exc)
+            if _shipped["gate"] is None and not _shipped["problem"]:
+                _shipped["problem"] = "resources/input_gate is missing"
+        return _shipped["gate"]  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
-class Block:
-    """Probabilistic-PCA model of one block of z-scored features."""
-
-    start: int
-    stop: int
-    mean: np.ndarray  # (D,)
-    scale: np.ndarray  # (D,) per-feature standard deviation
-    components: np.ndarray  # (K, D), orthonormal rows
-    variances: np.ndarray  # (K,) variance along each component
-    residual_variance: float  # mean variance per dimension outside the K components
-    threshold: float = float("inf")
-
-    def distance(self, features: np.ndarray) -> np.ndarray:
-        """Mahalanobis distance in the components plus scaled residual, divided by D, for (N, F) features."""
-        x = (features[:, self.start : self.stop] - self.mean) / self.scale
-        coeffs = x @ self.components.T
-        inside = np.sum(coeffs**2 / self.variances, axis=1)
-        residual = np.maximum(np.sum(x**2, axis=1) - np.sum(coeffs**2, axis=1), 0.0)
-        return (inside + residual / self.residual_variance) / x.shape[1]
-
-    def to_dict(self) -> dict:
-        def r(a):
-            return [float(f"{v:.6g}") for v in np.ravel(a)]
-
-        return {
-            "start": self.start,
-            "stop": self.stop,
-            "mean": r(self.mean),
-            "scale": r(self.scale),
-            "components": [r(c) for c in self.components],
-            "variances": r(self.variances),
-            "residual_variance": float(f"{self.residual_variance:.6g}"),
-            "threshold": float(f"{self.threshold:.6g}"),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Block:
-        f = lambda k: np.asarray(d[k], dtype=np.float64)  # noqa: E731
-        return cls(
-            int(d["start"]),
-            int(d["stop"]),
-            f("mean"),
-            f("scale"),
-            np.atleast_2d(f("components")),
-            f("variances"),
-            float(d["residual_variance"]),
-            float(d["threshold"]),
-        )
-
-
-@dataclass(frozen=True)
-class Reference:
-    """Models of the training images' thumbnails and statistics; a study is out of distribution when
-    either block's distance exceeds that block's threshold (the ratio below is then > 1)."""
-
-    blocks: tuple[Block, ...]
-    info: dict
-
-    @property
-    def threshold(self) -> float:
-        return 1.0
-
-    def distance(self, features: np.ndarray) -> np.ndarray:
-        """(N, F) or (F,) features -> (N,) largest distance/threshold ratio over the blocks."""
-        x = np.atleast_2d(np.asarray(features, dtype=np.float64))
-        return np.max(np.stack([b.distance(x) / b.threshold for b in self.blocks]), axis=0)
-
-    def to_dict(self) -> dict:
-        return {"thumbnail": THUMBNAIL, "blocks": [b.to_dict() for b in self.blocks], "info": self.info}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Reference:
-        if int(d.get("thumbnail", THUMBNAIL)) != THUMBNAIL:
-            raise ValueError(f"reference built for {d['thumbnail']} px thumbnails, this code uses {THUMBNAIL}")
-        return cls(tuple(Block.from_dict(b) for b in d["blocks"]), dict(d.get("info", {})))
-
-
-N_STATS = 12
-
-
-def thumbnail_features(pixels: np.ndarray) -> np.ndarray:
-    """Display pixels (H, W) in [0, 1] -> 24x24 squashed thumbnail (576 values) + 12 statistics."""
-    thumb = resize_to_input(pixels, THUMBNAIL).astype(np.float64).ravel()
-    small = resize_to_input(pixels, 64).astype(np.float64)
-    gy, gx = np.abs(np.diff(small, axis=0)), np.abs(np.diff(small, axis=1))
-    left, right = small[:, :32], small[:, 32:][:, ::-1]
-    symmetry = np.corrcoef(left.ravel(), right.ravel())[0, 1] if left.std() > 0 and right.std() > 0 else 0.0
-    stats = np.concatenate(
-        [
-            np.percentile(small, [1, 5, 25, 50, 75, 95, 99]),
-            [small.std(), gx.mean(), gy.mean(), float(np.mean(small < 0.02) + np.mean(small > 0.98)), symmetry],
-        ]
-    )
-    return np.concatenate([thumb, stats])
-
-
-def fit_block(features: np.ndarray, start: int, stop: int, components: int) -> Block:
-    x = np.asarray(features, dtype=np.float64)[:, start:stop]
-    mean = x.mean(axis=0)
-    scale = np.maximum(x.std(axis=0), 1e-3)
-    _, s, vt = np.linalg.svd((x - mean) / scale, full_matrices=False)
-    var = s**2 / max(len(x) - 1, 1)
-    k = min(components, x.shape[1] - 1, len(var))
-    residual = float(var[k:].sum() / (x.shape[1] - k))
-    return Block(start, stop, mean, scale, vt[:k], np.maximum(var[:k], 1e-9), max(residual, 1e-6))
-
-
-def fit_reference(
-    fit: np.ndarray, calibrate: np.ndarray, percentile: float = 99.5, components: int = 16, info: dict | None = None
-) -> Reference:
-    """Fit each block on ``fit`` features; set its threshold at ``percentile`` of ``calibrate`` distances."""
-    n_thumb = THUMBNAIL * THUMBNAIL
-    blocks = []
-    for start, stop, k in ((0, n_thumb, components), (n_thumb, n_thumb + N_STATS, N_STATS - 2)):
-        b = fit_block(fit, start, stop, k)
-        t = float(np.percentile(b.distance(np.asarray(calibrate, dtype=np.float64)), percentile))
-        blocks.append(Block(b.start, b.stop, b.mean, b.scale, b.components, b.variances, b.residual_variance, t))
-    return Reference(tuple(blocks), dict(info or {}))
-
-
-def load_reference(path: str | Path | None = None) -> Reference | None:
-    """The stored reference, or None when the file is absent or unreadable (the check is then skipped)."""
-    path = Path(path) if path else default_reference_path()
-    return _load_reference_cached(str(path))
-
-
-@lru_cache(maxsize=4)
-def _load_reference_cached(path: str) -> Reference | None:
-    try:
-        return Reference.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def ood_distance(study: Study, reference: Reference) -> float:
-    return float(reference.distance(thumbnail_features(study.pixels))[0])
+def gate_problem() -> str:
+    """Why the shipped gate is not in use ("" when it is)."""
+    load_reference()
+    return str(_shipped.get("problem", ""))
 
 
 def metadata_warnings(meta: dict) -> list[str]:
@@ -204,16 +76,20 @@ def metadata_warnings(meta: dict) -> list[str]:
     return out
 
 
-def check_study(study: Study, reference: Reference | None = None, use_stored: bool = True) -> list[str]:
-    """All warnings for a study; empty when it looks like the frontal chest films the model knows."""
+def check_study(study: Study, reference: InputGate | None = None, use_stored: bool = True) -> list[str]:
+    """Every reason to withhold the score of a study; empty when it looks like the films the model knows.
+
+    ``reference``: the pixel gate (default: the shipped one). A gate that cannot run withholds the score
+    with that reason: the app never vouches for a film it could not check.
+    """
     warnings = metadata_warnings(study.metadata)
-    if reference is None and use_stored:
-        reference = load_reference()
-    if reference is not None and min(study.shape) >= 2:
-        distance = ood_distance(study, reference)
-        if distance > reference.threshold:
-            warnings.append(
-                f"Unlike the training images (out-of-distribution score {distance:.2f}, limit 1.00): "
-                "possibly not a frontal chest film, or unusual exposure, orientation or inversion"
-            )
+    gate = reference if reference is not None or not use_stored else load_reference()
+    if gate is None:
+        if use_stored:
+            warnings.append(GATE_UNAVAILABLE.format(why=gate_problem()))
+        return warnings
+    if min(study.shape) >= 2:
+        result = gate.assess(study.pixels)
+        if result.withheld:
+            warnings.append(f"The image {result.reason} (input check score {result.score:.2f}, limit 1.00)")
     return warnings

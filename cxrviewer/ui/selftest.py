@@ -251,7 +251,8 @@ class SelfTest:
         with self.step("resources") as d:
             from cxrviewer.core.bundle import default_models_dir
             from cxrviewer.core.catalog import bundle_names
-            from cxrviewer.core.input_checks import default_reference_path, load_reference
+            from cxrviewer.core.input_checks import gate_problem, load_reference
+            from cxrviewer.core.input_gate import default_gate_path
 
             from .app import DEMO_DIR, ICON
 
@@ -263,10 +264,8 @@ class SelfTest:
             d["demo"] = [p.name for p in self.demo]
             require(any(p.suffix.lower() == ".dcm" for p in self.demo), f"no DICOM demo study in {DEMO_DIR}")
             require(any(p.suffix.lower() != ".dcm" for p in self.demo), f"no JPEG/PNG demo study in {DEMO_DIR}")
-            ref = default_reference_path()
-            d["input_reference"] = str(ref)
-            require(ref.is_file(), f"{ref} is missing")
-            require(load_reference() is not None, f"{ref} could not be read")
+            d["input_gate"] = str(default_gate_path())
+            require(load_reference() is not None, f"the input gate is not usable: {gate_problem()}")
             d["icon"] = str(ICON)
             require(ICON.is_file(), f"the application icon {ICON} is missing")
 
@@ -394,6 +393,8 @@ class SelfTest:
                     "state": e.state,
                     "probability": r.probability,
                     "label": r.label,
+                    "verdict": r.verdict.value,
+                    "reason": r.reason,
                     "threshold": r.threshold,
                     "warnings": r.warnings,
                     "error": r.error,
@@ -405,7 +406,8 @@ class SelfTest:
                 require(r["state"] == DONE and not r["error"], f"{name}: {r['error'] or r['state']}")
                 p = r["probability"]
                 require(p is not None and math.isfinite(p) and 0.0 <= p <= 1.0, f"{name}: probability {p}")
-                require(r["label"] in class_names, f"{name}: label {r['label']!r} not in {class_names}")
+                allowed = (*class_names, "") if r["verdict"] not in ("positive", "negative") else class_names
+                require(r["label"] in allowed, f"{name}: label {r['label']!r} for verdict {r['verdict']}")
             require(self.worker_threads["score"], "scoring never ran")
             require(self.main_thread not in self.worker_threads["score"], "a study was scored on the UI thread")
 
@@ -415,22 +417,31 @@ class SelfTest:
         with self.step("Grad-CAM on the worker thread") as d:
             import numpy as np
 
+            from cxrviewer.core.verdict import Verdict
+
             w = self.window
             maps = {}
             for path in self.demo:
                 entry = w.worklist.model.find_path(path)
                 w.show_row(entry.row_id)
                 w.set_gradcam_visible(True)
-                key = (str(w.study.path), w.model_name)
+                result = w.current_result()
+                if result is not None and result.verdict in (Verdict.WITHHELD, Verdict.UNREADABLE):
+                    # no heat map may be drawn on a study whose score is withheld
+                    self.settle(50)
+                    require(
+                        w.current_heat() is None and not w.view.heat_visible(),
+                        f"{path.name}: a heat map is drawn although the score is withheld",
+                    )
+                    maps[path.name] = {"withheld": result.reason}
+                    continue
                 done = self.wait_until(
-                    lambda key=key: (
-                        key in w._heat or (key not in w._gradcam_pending and "failed" in w.panel.gradcam_status.text())
-                    ),
+                    lambda: w.current_heat() is not None or "failed" in w.panel.gradcam_status.text(),
                     MODEL_TIMEOUT_S,
                 )
                 require(done, f"{path.name}: Grad-CAM did not finish within {MODEL_TIMEOUT_S:.0f} s")
-                require(key in w._heat, f"{path.name}: {w.panel.gradcam_status.text()}")
-                heat = w._heat[key]
+                heat = w.current_heat()
+                require(heat is not None, f"{path.name}: {w.panel.gradcam_status.text()}")
                 require(
                     heat.shape == w.study.pixels.shape,
                     f"{path.name}: heat map {heat.shape} vs study {w.study.pixels.shape}",
@@ -446,6 +457,7 @@ class SelfTest:
                     "mean": round(float(heat.mean()), 4),
                     "max": round(float(heat.max()), 4),
                 }
+            require(any("shape" in m for m in maps.values()), "no demo study got a heat map")
             d["maps"] = maps
             require(self.worker_threads["gradcam"], "Grad-CAM never ran")
             require(self.main_thread not in self.worker_threads["gradcam"], "Grad-CAM ran on the UI thread")

@@ -106,5 +106,5 @@ def test_unreadable_files_and_folders_get_a_reason():
     for name in ("locked.jpeg", "locked.dcm"):
         assert "cannot be read" in load[name] and "permission denied" in load[name].lower(), load[name]
         assert "cannot be read" in rows[name], rows[name]
-    assert rows["ok.dcm"] == "no model available"
+    assert rows["ok.dcm"].endswith("no model available")  # (after any input-check reason: an adult film)
     assert rows["closed"].startswith("skipped: folder cannot be read"), rows
