@@ -24,6 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="files or folders to open (default: the demo studies)")
     p.add_argument("--batch", metavar="FOLDER", help="score every file under FOLDER without a GUI")
     p.add_argument("--csv", metavar="OUT.csv", help="where --batch writes its results")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --batch: keep the rows already in OUT.csv for files unchanged since (by path, size and "
+        "mtime, from OUT.csv.state.jsonl) and score only the rest, appending",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="with --batch: take only the files whose relative path hashes to shard I of N (0 <= I < N), "
+        "so N jobs (a Slurm array, a Kubernetes indexed Job) split a folder exactly once",
+    )
     p.add_argument("--model", metavar="NAME", help="model bundle to use (default: the first one)")
     p.add_argument("--models-dir", metavar="DIR", help="folder holding model bundles (default: resources/models)")
     p.add_argument(
@@ -48,7 +60,7 @@ def run_self_test_cli(args) -> int:
 
 
 def run_batch_cli(args) -> int:
-    from cxrviewer.core.batch import run_batch
+    from cxrviewer.core.batch import parse_shard, run_batch
     from cxrviewer.core.bundle import default_models_dir, load_bundle
     from cxrviewer.core.catalog import find_bundle
     from cxrviewer.core.errors import BundleError
@@ -62,6 +74,13 @@ def run_batch_cli(args) -> int:
     if not args.csv:
         print("cxrviewer: --batch needs --csv OUT.csv", file=sys.stderr)
         return EXIT_MISUSE
+    shard = None
+    if getattr(args, "shard", None):
+        try:
+            shard = parse_shard(args.shard)
+        except ValueError as exc:
+            print(f"cxrviewer: {exc}", file=sys.stderr)
+            return EXIT_MISUSE
     models_dir = Path(args.models_dir) if args.models_dir else default_models_dir()
     try:
         bundle_dir = find_bundle(models_dir, args.model)
@@ -78,19 +97,39 @@ def run_batch_cli(args) -> int:
             print(f"cxrviewer: {exc}", file=sys.stderr)
             if args.model:
                 return EXIT_MISUSE
+    tally = {"rows": 0, "scored": 0}
+
+    def progress(i, n, r):
+        tally["rows"] += 1
+        tally["scored"] += bool(r.scored)
+        print(f"[{i}/{n}] {r.path.name}: {r.status}", file=sys.stderr)
+
     try:
-        results = run_batch(
+        run_batch(
             folder,
             args.csv,
             predictor,
             load_reference(),
-            progress=lambda i, n, r: print(f"[{i}/{n}] {r.path.name}: {r.status}", file=sys.stderr),
+            progress=progress,
+            resume=getattr(args, "resume", False),
+            shard=shard,
+            keep_results=False,  # memory stays flat over any number of files
         )
     except OSError as exc:
         print(f"cxrviewer: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_MISUSE
-    scored = sum(r.scored for r in results)
-    print(f"{scored} of {len(results)} files scored; results in {args.csv}", file=sys.stderr)
+    except ValueError as exc:  # --resume into a CSV that is not a batch CSV
+        print(f"cxrviewer: {exc}", file=sys.stderr)
+        return EXIT_MISUSE
+    except KeyboardInterrupt:
+        print(
+            f"cxrviewer: interrupted after {tally['rows']} files; {args.csv} holds every row written so far. "
+            "Run the same command with --resume to continue.",
+            file=sys.stderr,
+        )
+        return 130
+    done = "" if not getattr(args, "resume", False) else " newly"
+    print(f"{tally['scored']} of {tally['rows']} files{done} scored; results in {args.csv}", file=sys.stderr)
     return 0
 
 
@@ -162,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_self_test_cli(args)
     if args.out is not None:
         print("cxrviewer: --out is only used with --self-test", file=sys.stderr)
+        return EXIT_MISUSE
+    batch_only = [flag for flag, given in (("--resume", args.resume), ("--shard", args.shard)) if given]
+    if args.batch is None and batch_only:
+        print(f"cxrviewer: {' and '.join(batch_only)} only apply to --batch FOLDER", file=sys.stderr)
         return EXIT_MISUSE
     if args.batch is not None or args.csv is not None:
         if args.batch is None:

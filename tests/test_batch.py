@@ -93,6 +93,7 @@ def test_batch_flags_non_chest_input(tmp_path, viewer_models_dir):
 
 
 def test_batch_misuse_exits_non_zero(tmp_path, viewer_models_dir):
+    assert main(["--resume"]) == 2 and main(["--shard", "0/2"]) == 2  # batch-only options without --batch
     assert main(["--batch", str(tmp_path / "missing"), "--csv", str(tmp_path / "o.csv")]) != 0
     assert (
         main(

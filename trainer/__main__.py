@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--data",
         required=True,
-        help="Kermany root (train/ and val/ with NORMAL/ PNEUMONIA/) or a folder with NORMAL/ and PNEUMONIA/",
+        help="Kermany root (train/ and val/ with NORMAL/ PNEUMONIA/), a folder with NORMAL/ and PNEUMONIA/, "
+        "or a manifest CSV with columns path,label,patient_id[,view,age] (paths relative to the CSV)",
     )
     t.add_argument(
         "--init",
@@ -46,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="for BatchNorm-folded ImageNet weights: re-estimate statistics, or keep BatchNorm frozen",
     )
     t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="the global batch: under torchrun each of the W processes takes batch-size / W of it",
+    )
     t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the one-cycle schedule")
     t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--label-smoothing", type=float, default=0.0)
@@ -70,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--aspect-jitter", type=float, default=1.0, help="stretch one axis by up to this factor (log-uniform); 1.0: off"
     )
     t.add_argument("--noise-std", type=float, default=0.02, help="maximum std of additive Gaussian noise")
+    t.add_argument(
+        "--no-augment", action="store_true", help="train on the images as they are (equivalence tests, ablations)"
+    )
+    t.add_argument(
+        "--no-dropout",
+        action="store_true",
+        help="set the architecture's dropout to 0: with --no-augment a step is a deterministic function of the "
+        "weights and the batch (equivalence tests)",
+    )
     t.add_argument("--val-fraction", type=float, default=0.1)
     t.add_argument("--test-fraction", type=float, default=0.1)
     t.add_argument(
@@ -86,8 +101,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="wall-clock budget for the epochs: stop before an epoch that would overrun it, keeping the "
         "best checkpoint so far (0: no budget)",
     )
+    t.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="float64: a slow CPU reference run, precise enough that one optimizer step compares exactly "
+        "across world sizes (Adam's first step amplifies float32 rounding in near-zero gradients)",
+    )
+    t.add_argument(
+        "--max-steps",
+        type=int,
+        default=0,
+        help="stop after this many optimizer steps in all (timing, equivalence tests; 0: no limit)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=0, help="use only this many images (smoke tests)")
+    t.add_argument(
+        "--cache",
+        choices=["ram", "disk", "none"],
+        default="ram",
+        help="ram: decode every image once into memory (fastest where it fits); disk: write the resized "
+        "images once to one memory-mapped uint8 file in --cache-dir and read it from there; none: decode "
+        "on the fly in --workers DataLoader processes (RAM stays flat whatever the set's size)",
+    )
+    t.add_argument("--cache-dir", default=None, help="where --cache disk keeps its file (default: OUT/cache)")
+    t.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="DataLoader worker processes decoding or reading images for --cache disk/none (0: min(4, cores))",
+    )
+    t.add_argument(
+        "--no-sync-bn",
+        dest="sync_bn",
+        action="store_false",
+        help="under torchrun: BatchNorm statistics per process instead of over the global batch",
+    )
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     t.add_argument(
         "--threads",

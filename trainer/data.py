@@ -1,7 +1,9 @@
-"""The one dataset contract: a folder with NORMAL/ and PNEUMONIA/ image folders (Kermany layout)."""
+"""The dataset contract: a folder with NORMAL/ and PNEUMONIA/ image folders (Kermany layout), or a
+manifest CSV listing path, label and patient_id per image (optional view, age) for any other layout."""
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,8 @@ class ImageRecord:
     path: Path
     label: int  # index into CLASS_NAMES
     patient: str
+    view: str = ""  # from a manifest's optional view column (e.g. PA, AP)
+    age: float | None = None  # from a manifest's optional age column (years)
 
     @property
     def class_name(self) -> str:
@@ -55,8 +59,58 @@ def scan_images(root: str | Path) -> list[ImageRecord]:
     return records
 
 
+MANIFEST_COLUMNS = ("path", "label", "patient_id")  # required; optional: view, age
+
+
+def is_manifest(path: str | Path) -> bool:
+    return Path(path).suffix.lower() == ".csv" and Path(path).is_file()
+
+
+def read_manifest(path: str | Path) -> list[ImageRecord]:
+    """Records of a manifest CSV: ``path,label,patient_id[,view][,age]``, one image per row.
+
+    ``path`` is absolute or relative to the manifest's folder; ``label`` is a class name (NORMAL,
+    PNEUMONIA, any case) or its index (0, 1); ``patient_id`` keeps a patient's images in one split.
+    Rows come back sorted by path, like a folder scan. Errors name the row.
+    """
+    path = Path(path)
+    base = path.parent
+    records = []
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = [c.strip().lower() for c in reader.fieldnames or []]
+        missing = [c for c in MANIFEST_COLUMNS if c not in columns]
+        if missing:
+            raise ValueError(
+                f"{path}: manifest lacks column(s) {', '.join(missing)} (needs {', '.join(MANIFEST_COLUMNS)})"
+            )
+        for line, raw in enumerate(reader, start=2):
+            row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+            label = row["label"].upper()
+            if label in CLASS_NAMES:
+                index = CLASS_NAMES.index(label)
+            elif label.isdigit() and int(label) < len(CLASS_NAMES):
+                index = int(label)
+            else:
+                raise ValueError(f"{path} line {line}: label {row['label']!r} is not one of {', '.join(CLASS_NAMES)}")
+            if not row["path"] or not row["patient_id"]:
+                raise ValueError(f"{path} line {line}: empty path or patient_id")
+            image = Path(row["path"])
+            image = image if image.is_absolute() else base / image
+            age = row.get("age", "")
+            records.append(
+                ImageRecord(image, index, row["patient_id"], row.get("view", ""), float(age) if age else None)
+            )
+    if not records:
+        raise FileNotFoundError(f"no rows in manifest {path}")
+    return sorted(records, key=lambda r: str(r.path))
+
+
 def scan_training_pool(root: str | Path) -> list[ImageRecord]:
-    """Images a model may learn from: a Kermany root's train/ and val/ (never its test folders)."""
+    """Images a model may learn from: a Kermany root's train/ and val/ (never its test folders),
+    a plain NORMAL/ + PNEUMONIA/ folder, or every row of a manifest CSV."""
+    if is_manifest(root):
+        return read_manifest(root)
     root = Path(root)
     parts = [root / name for name in ("train", "val") if (root / name).is_dir()]
     if not parts:

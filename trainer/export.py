@@ -167,6 +167,7 @@ def export(args) -> Path:
             "stop_reason": summary.get("stop_reason"),
             "best_epoch": summary["best_epoch"],
             "device": summary["device"],
+            "world_size": summary.get("world_size", 1),
             "train_seconds": summary["train_seconds"],
             "augmentation": summary["augmentation"],
             "hyperparameters": {

@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from .augment import AugmentConfig, augment_batch
 from .backbones import init_model, reestimate_folded_batchnorm
 from .calibration import choose_threshold, fit_temperature
 from .data import CLASS_NAMES, POSITIVE_CLASS, ImageRecord, scan_training_pool
+from .distributed import DistContext, setup, sync_batchnorm, teardown
 from .metrics import compute_metrics
 from .operating_band import threshold_band
 from .splits import patient_split, read_splits, write_splits
@@ -33,8 +35,19 @@ def load_cache(records: list[ImageRecord], size: int, workers: int = min(8, os.c
     def one(r: ImageRecord) -> np.ndarray:
         return np.round(resize_to_input(load_study(r.path).pixels, size) * 255).astype(np.uint8)
 
+    if not records:  # one rank's share of a split smaller than the world
+        return torch.empty((0, size, size), dtype=torch.uint8)
     with ThreadPoolExecutor(workers) as pool:
         return torch.from_numpy(np.stack(list(pool.map(one, records))))
+
+
+def image_batches(images, batch_size: int):
+    """Consecutive uint8 batches of an in-RAM cache (a tensor) or of a streaming source (trainer.streaming)."""
+    if isinstance(images, torch.Tensor):
+        for i in range(0, images.shape[0], batch_size):
+            yield images[i : i + batch_size]
+    else:
+        yield from images.batches(batch_size)
 
 
 def model_batch(x_uint8_or_float: torch.Tensor, config: PreprocessConfig) -> torch.Tensor:
@@ -55,15 +68,20 @@ def predict_logits(
     model: nn.Module, images: torch.Tensor, config: PreprocessConfig, device: str, batch_size: int = 128
 ) -> np.ndarray:
     model.eval()
+    dtype = next(model.parameters()).dtype
     out = []
-    for i in range(0, images.shape[0], batch_size):
-        x = model_batch(images[i : i + batch_size], config).to(device)
+    for batch in image_batches(images, batch_size):
+        x = model_batch(batch, config).to(device)
+        if dtype != torch.float32:  # a --dtype float64 reference run
+            x = x.to(dtype)
         if device == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 out.append(model(x).float().cpu())
         else:
             out.append(model(x).float())
+    if not out:  # an empty shard (distributed evaluation of a split smaller than the world)
+        return np.zeros((0, len(CLASS_NAMES)), dtype=np.float32)
     return torch.cat(out).numpy()
 
 
@@ -80,80 +98,204 @@ def seed_everything(seed: int) -> None:
 
 
 def train(args) -> Path:
+    """One process as always; under torchrun, one rank of a DistributedDataParallel run (docs/scaling.md)."""
+    ctx = setup(args.device)
+    try:
+        return _train(args, ctx)
+    finally:
+        teardown(ctx)
+
+
+def _distributed_sources(split_records, args, ctx: DistContext, log) -> dict:
+    """Per split, the images this rank reads: a uint8 tensor in RAM or a streaming source
+    (trainer.streaming); the whole train split, and this rank's strided shard of validation and test."""
+    from .streaming import MemmapImages, StreamImages, build_disk_cache, disk_cache_path
+
+    mode, size = getattr(args, "cache", "ram"), args.image_size
+    workers = getattr(args, "workers", 0) or min(4, os.cpu_count() or 1)
+    shards = {s: ctx.shard(len(recs)) if s != "train" else list(range(len(recs))) for s, recs in split_records.items()}
+    if mode == "ram":
+        out: dict = {}
+        for s, recs in split_records.items():
+            if s == "train" and ctx.distributed:
+                # every rank draws from the whole train split: each decodes 1/W of it, then all gather
+                mine = load_cache([recs[i] for i in ctx.shard(len(recs))], size)
+                out[s] = ctx.gather_strided(mine, len(recs))
+            else:
+                out[s] = load_cache([recs[i] for i in shards[s]], size)
+        return out
+    # one pool for all splits, sorted by path: a new split (seed, fractions) reuses the same cache
+    pool = sorted({r.path: r for recs in split_records.values() for r in recs}.values(), key=lambda r: str(r.path))
+    position = {r.path: i for i, r in enumerate(pool)}
+    if mode == "disk":
+        cache_dir = getattr(args, "cache_dir", None) or Path(args.out) / "cache"
+        if ctx.is_main:
+            build_disk_cache(pool, size, cache_dir, workers, log)
+        ctx.barrier()
+        if ctx.is_local_main and ctx.distributed:  # a node whose cache folder is not shared with rank 0's
+            build_disk_cache(pool, size, cache_dir, workers, log)
+        ctx.barrier()
+        root: MemmapImages | StreamImages = MemmapImages(disk_cache_path(cache_dir, pool, size), workers)
+    else:
+        root = StreamImages(pool, size, workers)
+    return {s: root.subset([position[recs[i].path] for i in shards[s]]) for s, recs in split_records.items()}
+
+
+def _train(args, ctx: DistContext) -> Path:
     run = Path(args.out)
-    run.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+    log = print if ctx.is_main else (lambda *a, **k: None)
     seed_everything(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
+    if device == "cuda" and getattr(args, "dtype", "float32") == "float64":
+        raise SystemExit("--dtype float64 is a CPU reference mode (CUDA trains in bfloat16 autocast)")
+    world = ctx.world_size
+    if args.batch_size % world:
+        raise SystemExit(
+            f"--batch-size {args.batch_size} (the global batch) must be a multiple of the world size {world}"
+        )
+    rank_batch = args.batch_size // world
+    cache_mode = getattr(args, "cache", "ram")
+    augment = not getattr(args, "no_augment", False)
+    max_steps = getattr(args, "max_steps", 0) or 0
 
+    # the patient split is made once, on rank 0, and shared with every rank
     splits_path = run / "splits.csv"
-    if args.resume and splits_path.exists():
-        splits = read_splits(splits_path)
-    else:
-        records = scan_training_pool(args.data)
-        if args.limit:
-            rng = random.Random(args.seed)
-            records = sorted(rng.sample(records, min(args.limit, len(records))), key=lambda r: str(r.path))
-        splits = patient_split(records, args.val_fraction, args.test_fraction, args.seed)
-        write_splits(splits, splits_path)
+    splits = None
+    if ctx.is_main:
+        if args.resume and splits_path.exists():
+            splits = read_splits(splits_path)
+        else:
+            records = scan_training_pool(args.data)
+            if args.limit:
+                rng = random.Random(args.seed)
+                records = sorted(rng.sample(records, min(args.limit, len(records))), key=lambda r: str(r.path))
+            splits = patient_split(records, args.val_fraction, args.test_fraction, args.seed)
+            write_splits(splits, splits_path)
+    splits = ctx.broadcast(splits)
     counts = {s: [sum(r.label == c for r in recs) for c in range(2)] for s, recs in splits.items()}
-    print(f"split (NORMAL, PNEUMONIA) images: {counts}", flush=True)
+    log(f"split (NORMAL, PNEUMONIA) images: {counts}", flush=True)
 
     model, (mean, std), provenance, folded = init_model(args.arch, args.init, len(CLASS_NAMES), args.imagenet_weights)
+    if getattr(args, "no_dropout", False):
+        for m in model.modules():
+            if isinstance(m, nn.Dropout):
+                m.p = 0.0
     config = PreprocessConfig(args.image_size, tuple(mean), tuple(std), args.intensity)
     aug = AugmentConfig(
         blur_p=args.blur_p, noise_std=args.noise_std, aspect=args.aspect_jitter, scale=tuple(args.scale_range)
     )
 
     t0 = time.time()
-    cache = {s: load_cache(recs, args.image_size) for s, recs in splits.items()}
+    cache: dict
+    if ctx.distributed or cache_mode != "ram":
+        cache = _distributed_sources(splits, args, ctx, log)
+    else:
+        cache = {s: load_cache(recs, args.image_size) for s, recs in splits.items()}
     labels = {s: torch.tensor([r.label for r in recs]) for s, recs in splits.items()}
-    print(
-        f"loaded {sum(len(v) for v in cache.values())} images at {args.image_size}px in {time.time() - t0:.0f}s",
-        flush=True,
-    )
+    if cache_mode == "ram":
+        log(
+            f"loaded {sum(len(v) for v in splits.values())} images at {args.image_size}px in {time.time() - t0:.0f}s",
+            flush=True,
+        )
+    else:
+        log(f"streaming {sum(len(v) for v in splits.values())} images ({cache_mode} cache)", flush=True)
 
     batchnorm_mode = args.batchnorm if folded else "train"
     if folded and args.batchnorm == "reestimate" and not args.resume:
         idx = torch.randperm(len(cache["train"]))[:512]
-        n = reestimate_folded_batchnorm(
-            model, [model_batch(cache["train"][idx[i : i + 64]], config) for i in range(0, len(idx), 64)]
-        )
-        print(f"re-estimated {n} folded BatchNorm layers on 512 training images", flush=True)
+        if ctx.is_main:  # DistributedDataParallel gives every rank rank 0's weights and buffers
+            n = reestimate_folded_batchnorm(
+                model, [model_batch(cache["train"][idx[i : i + 64]], config) for i in range(0, len(idx), 64)]
+            )
+            log(f"re-estimated {n} folded BatchNorm layers on 512 training images", flush=True)
         batchnorm_mode = "train"
+    if ctx.distributed:  # the weights are rank 0's (DistributedDataParallel); dropout masks differ per rank
+        torch.manual_seed(args.seed + ctx.rank)
+    sync_bn = ctx.distributed and world > 1 and batchnorm_mode == "train" and getattr(args, "sync_bn", True)
+    if sync_bn:
+        model = sync_batchnorm(model, device)
     model.to(device)
+    dtype = torch.float64 if getattr(args, "dtype", "float32") == "float64" else torch.float32
+    if dtype != torch.float32:
+        model.to(dtype)
     if device == "cuda":
         model = model.to(memory_format=torch.channels_last)
         torch.backends.cudnn.benchmark = True
-        # the whole cache fits on the GPU (5,232 images at 224 px are 262 MB), so augmentation runs there too
-        cache = {s: v.to(device) for s, v in cache.items()}
+        if cache_mode == "ram":
+            # the whole cache fits on the GPU (5,232 images at 224 px are 262 MB), so augmentation runs there too
+            cache = {s: v.to(device) for s, v in cache.items()}
+    net = model  # the module itself; under torchrun `model` becomes its DistributedDataParallel wrapper
 
     n_train = len(cache["train"])
     steps_per_epoch = max(1, n_train // args.batch_size)
     class_counts = torch.bincount(labels["train"], minlength=2).float()
-    class_weights = (class_counts.sum() / (2 * class_counts.clamp_min(1))).to(device)
+    class_weights = (class_counts.sum() / (2 * class_counts.clamp_min(1))).to(device, dtype)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15
     )
     history: list[dict] = []
     best_auc, start_epoch, stale = -1.0, 1, 0
-    if args.resume and (run / "last.pt").exists():
-        ck = torch.load(run / "last.pt", map_location=device, weights_only=True)
+    if ctx.distributed:
+        # rank 0 reads the checkpoint and sends it (no shared folder needed); any world size may resume it,
+        # since --batch-size is the global batch: the schedule's steps do not depend on the world size
+        ck = None
+        if ctx.is_main and args.resume and (run / "last.pt").exists():
+            ck = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+            ck["history"] = json.loads((run / "history.json").read_text())
+        ck = ctx.broadcast(ck)
+    else:
+        ck = None
+        if args.resume and (run / "last.pt").exists():
+            ck = torch.load(run / "last.pt", map_location=device, weights_only=True)
+            ck["history"] = json.loads((run / "history.json").read_text())
+    if ck is not None:
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
-        history = json.loads((run / "history.json").read_text())
+        history = ck["history"]
         best_auc, start_epoch, stale = ck["best_auc"], ck["epoch"] + 1, ck["stale"]
-        print(f"resumed after epoch {ck['epoch']}", flush=True)
+        was = ck.get("world_size", 1)
+        log(
+            f"resumed after epoch {ck['epoch']}"
+            + (f" (written by {was} processes, now {world})" if was != world else ""),
+            flush=True,
+        )
+    if ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel
 
-    gen = torch.Generator().manual_seed(args.seed)
+        model = DistributedDataParallel(net, device_ids=[ctx.local_rank] if device == "cuda" else None)
+
+    # augmentation draws differ per rank; rank 0 (and a single process) keeps the historical seed
+    gen = torch.Generator().manual_seed(args.seed + ctx.rank)
+    sampler: Any = None
+    if ctx.distributed:
+        from torch.utils.data import DistributedSampler
+
+        positions: Any = range(n_train)  # the sampler needs only len()
+        sampler = DistributedSampler(positions, num_replicas=world, rank=ctx.rank, shuffle=True, seed=args.seed)
+    train_loader = None
+    if cache_mode != "ram":
+        from .streaming import EpochBatches, loader
+
+        epoch_batches = EpochBatches()
+        train_loader = loader(cache["train"], epoch_batches, pin_memory=device == "cuda", persistent=True)
     deadline = time.time() + args.max_minutes * 60 if args.max_minutes else None
     stop_reason = None
     from tqdm import tqdm
+
+    def split_logits(split: str) -> np.ndarray:
+        """Logits of a whole split: each rank scores its shard, then all of them are gathered in order."""
+        local = predict_logits(net, cache[split], config, device)
+        if not ctx.distributed:
+            return local
+        return ctx.gather_strided(torch.from_numpy(local), len(splits[split])).numpy()
 
     for epoch in range(start_epoch, args.epochs + 1):
         model.train()
@@ -162,20 +304,41 @@ def train(args) -> Path:
                 if isinstance(m, nn.BatchNorm2d):
                     m.eval()
         t_epoch = time.time()
-        order = torch.randperm(n_train, generator=gen)
+        if sampler is not None:
+            sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+            mine = torch.tensor(list(sampler))
+            # rank r's k-th batch holds global positions k*B + r, k*B + r + W, ...: together the ranks see
+            # the same global batches as one process (and as any other world size) would
+            steps = [mine[k * rank_batch : (k + 1) * rank_batch] for k in range(steps_per_epoch)]
+        else:
+            order = torch.randperm(n_train, generator=gen)
+            steps = [order[k * args.batch_size : (k + 1) * args.batch_size] for k in range(steps_per_epoch)]
+        if train_loader is not None:
+            epoch_batches.batches = [b.tolist() for b in steps]
+            batch_iter = iter(train_loader)
         losses = []
+        t_steps, n_steps = time.time(), 0
         bar = tqdm(
             range(steps_per_epoch),
             desc=f"epoch {epoch}/{args.epochs}",
             leave=False,
-            disable=not args.progress,
+            disable=not args.progress or not ctx.is_main,
             mininterval=5,
         )
         for step in bar:
-            idx = order[step * args.batch_size : (step + 1) * args.batch_size]
-            x = cache["train"][idx].float().div(255).unsqueeze(1)
-            x = augment_batch(x, aug, gen)
+            idx = steps[step]
+            if train_loader is None:
+                x = cache["train"][idx]
+            else:
+                x, got = next(batch_iter)
+                assert torch.equal(got, idx)
+                x = x.to(device, non_blocking=True)
+            x = x.float().div(255).unsqueeze(1)
+            if augment:
+                x = augment_batch(x, aug, gen)
             x = model_batch(x, config).to(device)
+            if dtype != torch.float32:
+                x = x.to(dtype)
             y = labels["train"][idx].to(device)
             if device == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -183,75 +346,112 @@ def train(args) -> Path:
                     logits = model(x)
             else:
                 logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, weight=class_weights, label_smoothing=args.label_smoothing)
+            logits = logits.float() if dtype == torch.float32 else logits
+            if ctx.distributed:
+                # the weighted mean over the global batch: this rank's share of the weighted sum over the
+                # global sum of weights, times W because DistributedDataParallel averages gradients
+                denominator = ctx.all_reduce_sum(class_weights[y].sum().detach().clone())
+                share = (
+                    F.cross_entropy(
+                        logits, y, weight=class_weights, label_smoothing=args.label_smoothing, reduction="sum"
+                    )
+                    / denominator
+                )
+                loss = share * world
+            else:
+                loss = F.cross_entropy(logits, y, weight=class_weights, label_smoothing=args.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        val_logits = predict_logits(model, cache["val"], config, device)
+            losses.append(float(share.detach()) if ctx.distributed else float(loss.detach()))
+            n_steps += 1
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]) * (world if ctx.distributed else 1):.4f}")
+            if max_steps and scheduler.last_epoch >= max_steps:
+                break
+        step_seconds = (time.time() - t_steps) / max(1, n_steps)
+        train_loss = float(np.mean(losses))
+        if ctx.distributed:  # the global batch's loss is the sum of the ranks' shares
+            train_loss = float(ctx.all_reduce_sum(torch.tensor(float(np.sum(losses)), dtype=torch.float64))) / len(
+                losses
+            )
+        val_logits = split_logits("val")
         val_y = labels["val"].numpy()
         val_loss = float(F.cross_entropy(torch.as_tensor(val_logits), labels["val"]))
         val_auc = float(roc_auc_score(val_y, softmax_positive(val_logits)))
         row = {
             "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
+            "train_loss": train_loss,
             "val_loss": val_loss,
             "val_roc_auc": val_auc,
             "lr": scheduler.get_last_lr()[0],
             "seconds": round(time.time() - t_epoch, 1),
+            "step_seconds": round(step_seconds, 4),
         }
         history.append(row)
-        print(json.dumps(row), flush=True)
-        with open(run / "epochs.jsonl", "a") as fh:
-            fh.write(json.dumps(row) + "\n")
         improved = val_auc > best_auc + 1e-5
         if improved:
             best_auc, stale = val_auc, 0
-            torch.save({k: v.cpu() for k, v in model.state_dict().items()}, run / "best.pt")
         else:
             stale += 1
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch,
-                "best_auc": best_auc,
-                "stale": stale,
-            },
-            run / "last.pt",
-        )
-        (run / "history.json").write_text(json.dumps(history, indent=1))
+        if ctx.is_main:
+            print(json.dumps(row), flush=True)
+            with open(run / "epochs.jsonl", "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            if improved:
+                torch.save({k: v.cpu() for k, v in net.state_dict().items()}, run / "best.pt")
+            torch.save(
+                {
+                    "model": net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch,
+                    "best_auc": best_auc,
+                    "stale": stale,
+                    "world_size": world,
+                },
+                run / "last.pt",
+            )
+            (run / "history.json").write_text(json.dumps(history, indent=1))
         if args.patience and stale >= args.patience:
             stop_reason = f"early stop: validation ROC-AUC has not improved for {stale} epochs"
+        elif max_steps and scheduler.last_epoch >= max_steps and epoch < args.epochs:
+            stop_reason = f"step budget: stopped after {scheduler.last_epoch} optimizer steps (--max-steps {max_steps})"
         elif deadline and epoch < args.epochs and time.time() + row["seconds"] > deadline:
             # another epoch would overrun: keep the best checkpoint so far (its schedule was cut short)
             stop_reason = (
                 f"time budget: stopped after epoch {epoch} of {args.epochs} (--max-minutes {args.max_minutes})"
             )
+        stop_reason = ctx.broadcast(stop_reason)  # clocks differ: rank 0 decides for all
         if stop_reason:
-            print(stop_reason, flush=True)
+            log(stop_reason, flush=True)
             break
 
+    if ctx.distributed:
+        ctx.barrier()
+        best = torch.load(run / "best.pt", map_location="cpu", weights_only=True) if ctx.is_main else None
+        net.load_state_dict(ctx.broadcast(best))
+    else:
+        net.load_state_dict(torch.load(run / "best.pt", map_location=device, weights_only=True))
+    val_logits = split_logits("val")
+    test_logits = split_logits("test")
+    if not ctx.is_main:
+        return run
     from .plots import learning_curves
 
     learning_curves(history, run / "learning_curves.png")
-    model.load_state_dict(torch.load(run / "best.pt", map_location=device, weights_only=True))
-    val_logits = predict_logits(model, cache["val"], config, device)
     temperature = fit_temperature(val_logits, labels["val"].numpy())
     val_probs = softmax_positive(val_logits, temperature)
     threshold = choose_threshold(val_probs, labels["val"].numpy(), args.min_sensitivity)
     band = threshold_band(val_probs, labels["val"].numpy(), threshold, args.min_sensitivity)
-    test_probs = softmax_positive(predict_logits(model, cache["test"], config, device), temperature)
+    test_probs = softmax_positive(test_logits, temperature)
     best_epoch = max(history, key=lambda h: h["val_roc_auc"])["epoch"]
     summary = {
         "architecture": args.arch,
         "init": provenance,
         "batchnorm": batchnorm_mode if not folded else f"folded ImageNet BatchNorm: {args.batchnorm}",
         "preprocess": config.to_dict(),
-        "augmentation": asdict(aug),
+        "augmentation": asdict(aug) if augment else dict(asdict(aug), enabled=False),
         "class_names": list(CLASS_NAMES),
         "temperature": temperature,
         "threshold": threshold,
@@ -263,6 +463,15 @@ def train(args) -> Path:
         "split_counts": counts,
         "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("func",)},
         "device": torch.cuda.get_device_name() if device == "cuda" else f"cpu ({os.cpu_count()} cores)",
+        "world_size": world,
+        "distributed": {
+            "launcher": "torchrun" if ctx.distributed else None,
+            "backend": ctx.backend or None,
+            "global_batch_size": args.batch_size,
+            "per_rank_batch_size": rank_batch,
+            "sync_batchnorm": sync_bn,
+            "data_cache": cache_mode,
+        },
         "train_seconds": round(sum(h["seconds"] for h in history), 1),
         "validation": compute_metrics(labels["val"].numpy(), val_probs, threshold, n_boot=0),
         "internal_test": compute_metrics(labels["test"].numpy(), test_probs, threshold, n_boot=1000, seed=args.seed),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -16,11 +18,10 @@ from .errors import StudyError
 from .input_checks import Reference, check_study
 from .patient_age import age_evidence, format_years
 from .result_csv import RESULT_COLUMNS, result_row
+from .sniff import is_dicomdir, looks_like_study
 from .study import Study, load_study
 from .study_result import StudyResult
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".dcm", ".dicom"}
-MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 NOT_AN_IMAGE = "skipped: not a PNG, JPEG or DICOM file"
 
 
@@ -31,15 +32,8 @@ class FolderScan:
 
 
 def looks_like_image(path: Path) -> bool:
-    """By extension, or by content for files without one we know (DICOM often has no extension)."""
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return True
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return head[128:132] == b"DICM" or any(head.startswith(m) for m in MAGIC)
+    """By content (DICOM with or without preamble, PNG, JPEG), else by an image suffix."""
+    return looks_like_study(path)
 
 
 def scan_folder(folder: str | os.PathLike) -> FolderScan:
@@ -58,6 +52,8 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
             path = Path(root) / name
             if not path.is_file():
                 skipped.append((path, "skipped: not a regular file"))
+            elif is_dicomdir(path):
+                skipped.append((path, "skipped: DICOMDIR (the index of a CD/USB export, not an image)"))
             elif looks_like_image(path):
                 candidates.append(path)
             else:
@@ -187,6 +183,110 @@ def batch_row(result: StudyResult) -> dict[str, str]:
     return result_row(result)
 
 
+STATE_SUFFIX = ".state.jsonl"  # next to OUT.csv: path, size and mtime of the file behind each row
+
+
+def batch_state_path(csv_path: str | os.PathLike) -> Path:
+    """The sidecar that lets ``--resume`` tell a finished file from a changed one (the CSV has no size/mtime)."""
+    return Path(os.fspath(csv_path) + STATE_SUFFIX)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (0 <= I < N) -> (I, N); ValueError with the reason otherwise."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard {text!r}: expected I/N, e.g. 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"--shard {text!r}: need 0 <= I < N")
+    return index, count
+
+
+def relative_key(path: Path, folder: Path) -> str:
+    """The file's path under the batch folder, with forward slashes: what shards and resume go by."""
+    return Path(os.path.relpath(path, folder)).as_posix()
+
+
+def shard_of(relative: str, count: int) -> int:
+    """Stable shard of a relative path: the same on every machine, run and Python (not ``hash()``)."""
+    digest = hashlib.sha256(relative.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def file_signature(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns) of the file now, or None when it cannot be stat'ed (then it is always redone)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _resume_rows(
+    csv_path: Path, state_path: Path, folder: Path, current: dict[str, tuple[int, int] | None]
+) -> set[str]:
+    """Keep the rows of an earlier run that are still valid, drop the rest; return their relative paths.
+
+    A row is kept when it is complete (a crash can cut the last line), its file is among ``current`` (this
+    run's files, after sharding) with the size and mtime the sidecar recorded, and it is the first row for
+    that file. The CSV and sidecar are rewritten through temporary files and renamed into place, streaming
+    (memory holds the sidecar index and the kept names, not the rows).
+    """
+    recorded: dict[str, tuple[str, int, int]] = {}
+    if state_path.is_file():
+        with open(state_path, encoding="utf-8", errors="surrogateescape") as fh:
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                    recorded[entry["path"]] = (entry["rel"], int(entry["size"]), int(entry["mtime_ns"]))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut by a crash
+    with open(csv_path, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        ends_cleanly = size == 0 or (fh.seek(size - 1) >= 0 and fh.read(1) == b"\n")  # else the last row was cut
+    kept: set[str] = set()
+    tmp_csv, tmp_state = csv_path.with_name(csv_path.name + ".tmp"), state_path.with_name(state_path.name + ".tmp")
+    with (
+        open(csv_path, newline="", encoding="utf-8") as src,
+        open(tmp_csv, "w", newline="", encoding="utf-8") as out,
+        open(tmp_state, "w", encoding="utf-8", errors="surrogateescape") as state,
+    ):
+        reader, writer = csv.reader(src), csv.writer(out)
+        header = next(reader, None)
+        if header is not None and tuple(header) != RESULT_COLUMNS:
+            raise ValueError(f"{csv_path}: not a cxrviewer batch CSV (its columns differ), not resuming into it")
+        writer.writerow(RESULT_COLUMNS)
+        rows = iter(reader)
+        pending = None
+        while True:
+            try:
+                row = next(rows, None)
+            except csv.Error:  # a quoted field cut by a crash
+                row = None
+            if pending is not None and (row is not None or ends_cleanly):
+                _keep_row(pending, recorded, current, kept, writer, state)
+            if row is None:
+                break
+            pending = row
+    os.replace(tmp_csv, csv_path)
+    os.replace(tmp_state, state_path)
+    return kept
+
+
+def _keep_row(row, recorded, current, kept, writer, state) -> None:
+    if len(row) != len(RESULT_COLUMNS):
+        return
+    entry = recorded.get(row[0])
+    if entry is None:
+        return
+    rel, size, mtime_ns = entry
+    if rel in kept or rel not in current or current[rel] != (size, mtime_ns):
+        return  # a duplicate, a file not in this run (or shard), or one changed since
+    kept.add(rel)
+    writer.writerow(row)
+    state.write(json.dumps({"path": row[0], "rel": rel, "size": size, "mtime_ns": mtime_ns}) + "\n")
+
+
 def run_batch(
     folder: str | os.PathLike,
     csv_path: str | os.PathLike,
@@ -194,30 +294,63 @@ def run_batch(
     reference: Reference | None = None,
     progress: Callable[[int, int, StudyResult], None] | None = None,
     workers: int | None = None,
+    *,
+    resume: bool = False,
+    shard: tuple[int, int] | None = None,
+    keep_results: bool = True,
 ) -> list[StudyResult]:
     """Score every file under ``folder`` and write one CSV row per file found (skipped ones included).
 
-    The CSV is opened before scanning (so an unwritable path fails at once with OSError) and flushed
-    after every row, so an interrupted run leaves the rows done so far. Files are decoded and
-    preprocessed by ``workers`` threads a few files ahead of the model (decoding overlaps inference);
-    rows are still written in path order and each study is scored at batch 1.
+    The CSV is opened before scanning (so an unwritable path fails at once with OSError) and each row is
+    flushed as it is written, so an interrupted run (a crash, Ctrl-C) leaves a valid CSV of the rows done
+    so far. Beside it, ``OUT.csv.state.jsonl`` records each row's file size and mtime; with ``resume`` the
+    rows of files unchanged since are kept (a cut last line, duplicates and changed files are dropped) and
+    only the other files are scored and appended. ``shard=(i, n)`` takes the files whose relative path
+    hashes to ``i`` of ``n`` (:func:`shard_of`): n runs with i = 0..n-1 cover the folder exactly once.
+
+    Files are decoded and preprocessed by ``workers`` threads a few files ahead of the model (decoding
+    overlaps inference); rows are written in path order and each study is scored at batch 1. Memory stays
+    flat however many files there are when ``keep_results`` is False (the results are then not returned).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder}: no such folder")
     csv_path = Path(csv_path)
-    out_resolved = os.path.realpath(csv_path)  # realpath, unlike Path.resolve, never raises on a link loop
-    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+    state_path = batch_state_path(csv_path)
+    resuming = resume and csv_path.is_file() and csv_path.stat().st_size > 0
+    if resuming:
+        open(csv_path, "r+b").close()  # fails at once, like a fresh run, if it cannot be written
+    else:
+        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+            csv.DictWriter(fh, fieldnames=RESULT_COLUMNS).writeheader()
+        state_path.write_text("")
+    ours = {
+        os.path.realpath(p)  # realpath, unlike Path.resolve, never raises on a link loop
+        for p in (csv_path, state_path, Path(f"{csv_path}.tmp"), Path(f"{state_path}.tmp"))
+    }
+    scan = scan_folder(folder)
+    items: list[tuple[Path, str | None]] = [(p, None) for p in scan.candidates]
+    items += [(p, why) for p, why in scan.skipped if os.path.realpath(p) not in ours]
+    del scan
+    items.sort(key=lambda item: str(item[0]))
+    if shard is not None:
+        index, count = shard
+        items = [item for item in items if shard_of(relative_key(item[0], folder), count) == index]
+    done: set[str] = set()
+    if resuming:
+        current = {relative_key(p, folder): file_signature(p) for p, _ in items}
+        done = _resume_rows(csv_path, state_path, folder, current)
+        del current
+        items = [item for item in items if relative_key(item[0], folder) not in done]
+    results: list[StudyResult] = []
+    with (
+        open(csv_path, "a", newline="", encoding="utf-8") as fh,
+        open(state_path, "a", encoding="utf-8", errors="surrogateescape") as state,
+    ):
         writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
-        writer.writeheader()
-        fh.flush()
-        scan = scan_folder(folder)
-        items: list[tuple[Path, str | None]] = [(p, None) for p in scan.candidates]
-        items += [(p, why) for p, why in scan.skipped if os.path.realpath(p) != out_resolved]
-        items.sort(key=lambda item: str(item[0]))
-        results = []
         workers = default_decode_workers() if workers is None else max(1, workers)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cxr-decode") as pool:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cxr-decode")
+        try:
             ahead: deque = deque()  # futures in path order, at most 2 x workers + 1 studies in memory
             todo = iter(items)
 
@@ -239,12 +372,21 @@ def run_batch(
                 else:
                     prepared, model_input = future.result()
                     result = finish_prepared(prepared, model_input, predictor)
-                writer.writerow(batch_row(result))
-                fh.flush()
-                results.append(result)
+                signature = file_signature(path)
+                row = batch_row(result)
+                writer.writerow(row)
+                fh.flush()  # the row first: a row without its state line is redone by --resume
+                if signature is not None:
+                    record = {"path": row["path"], "rel": relative_key(path, folder)}
+                    state.write(json.dumps({**record, "size": signature[0], "mtime_ns": signature[1]}) + "\n")
+                    state.flush()
+                if keep_results:
+                    results.append(result)
                 i += 1
                 if progress:
                     progress(i, len(items), result)
+        finally:  # on Ctrl-C: drop the files queued ahead instead of decoding them
+            pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 
