@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ class Predictor:
         profile = load_profile(bundle.card) if site else None
         self.site_profile = profile
         self.operating_point = profile.operating_point() if profile else shipped_operating_point(bundle.card)
+        self._last_input: tuple[weakref.ref | None, np.ndarray] = (None, np.zeros(0, np.float32))
         self.backend_note = f"ONNX Runtime, {bundle.card.onnx.file} (opset {bundle.card.onnx.opset})"
 
     @property
@@ -51,7 +53,17 @@ class Predictor:
         return self.bundle.name
 
     def model_input(self, study: Study) -> np.ndarray:
-        return preprocess(study.pixels, self.config)
+        """The study's model input; the last one is kept, so Grad-CAM after a prediction of the same study
+        does not preprocess it again (a weak reference to its pixels: never confused with another study)."""
+        ref, cached = self._last_input
+        if ref is not None and ref() is study.pixels:
+            return cached
+        model_input = preprocess(study.pixels, self.config)
+        try:
+            self._last_input = (weakref.ref(study.pixels), model_input)
+        except TypeError:  # an array type without weak references: just do not cache
+            pass
+        return model_input
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
         """(N, C) logits -> temperature-scaled softmax P(positive class), float32."""
