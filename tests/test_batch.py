@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import pydicom
 import pytest
 
 from cxrviewer.__main__ import main
@@ -89,6 +90,8 @@ def test_batch_flags_non_chest_input(tmp_path, viewer_models_dir):
     assert main(["--batch", str(folder), "--csv", str(out), "--models-dir", str(viewer_models_dir)]) == 0
     (row,) = read_batch_csv(out)
     assert row["verdict"] == "withheld" and "Not a chest image" in row["reason"] and row["label"] == ""
+    ds = pydicom.dcmread(DICOM_DIR / "RG3_J2KI.dcm", stop_before_pixels=True)
+    assert (row["study_instance_uid"], row["series_instance_uid"]) == (ds.StudyInstanceUID, ds.SeriesInstanceUID)
     assert row["probability"] != ""  # kept for audit
 
 

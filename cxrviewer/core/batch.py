@@ -72,6 +72,8 @@ def result_from_metadata(path: Path, meta: dict) -> StudyResult:
         view=meta.get("view_position", ""),
         age=evidence.describe(),
         age_years=evidence.years,
+        study_instance_uid=meta.get("study_instance_uid", ""),
+        series_instance_uid=meta.get("series_instance_uid", ""),
     )
 
 

@@ -24,6 +24,8 @@ RESULT_COLUMNS = (
     "date",
     "modality",
     "view",
+    "study_instance_uid",
+    "series_instance_uid",
 )
 
 
@@ -48,4 +50,7 @@ def result_row(r: StudyResult, anonymise: bool = False, index: int | None = None
         "date": HIDDEN if anonymise and r.study_date else format_date(r.study_date),
         "modality": r.modality,
         "view": r.view,
+        # UIDs identify the study in the archive; an anonymised export carries none
+        "study_instance_uid": HIDDEN if anonymise and r.study_instance_uid else r.study_instance_uid,
+        "series_instance_uid": HIDDEN if anonymise and r.series_instance_uid else r.series_instance_uid,
     }

@@ -34,6 +34,8 @@ class StudyResult:
     unreadable: bool = False  # error is about the file itself (not decodable, not an image)
     age: str = ""  # the age evidence used, in words ("64 y (PatientBirthDate+StudyDate ...)")
     age_years: float | None = None
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
 
     @property
     def scored(self) -> bool:
