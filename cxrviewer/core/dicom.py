@@ -17,13 +17,12 @@ An unusable LUT item or window (empty item, width < 1, non-finite numbers) is ig
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from .dicom_display import EXPORT_AGAIN, _colour_study, _grey_study
-from .errors import NotAnImageError, StudyError, UnreadableStudyError, UnsupportedStudyError
+from .errors import NotAnImageError, StudyError, UnreadableStudyError, UnsupportedStudyError, one_line
 from .study import MAX_PIXELS, Study
 
 # Keys copied into Study.metadata (keyword -> metadata name); strings only, for the banner and worklist.
@@ -87,12 +86,6 @@ def load_dicom(path: Path, frame: int = 0) -> Study:
 
 
 # --- messages ----------------------------------------------------------------------------------------------
-
-
-def one_line(text: str, limit: int = 400) -> str:
-    """Collapse whitespace (plugin dumps are multi-line) and cap the length."""
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def short_reason(exc: BaseException, limit: int = 120) -> str:

@@ -1,6 +1,12 @@
 """Typed errors raised by the core; the UI shows their message to the user as-is."""
 
 
+def one_line(text: str, limit: int | None = 400) -> str:
+    """A message as the user sees it: whitespace collapsed (decoder plugins dump several lines), capped."""
+    text = " ".join(str(text).split())
+    return text if limit is None or len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 class StudyError(Exception):
     """A study could not be turned into an image. The message is meant for the user."""
 

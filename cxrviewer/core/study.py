@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import StudyError, UnreadableStudyError, UnsupportedStudyError
+from .errors import StudyError, UnreadableStudyError, UnsupportedStudyError, one_line
 from .windowing import apply_window
 
 # Refuse images whose decoded size would not fit comfortably in a viewer's memory.
@@ -92,13 +92,8 @@ def load_study(path: str | os.PathLike, frame: int = 0) -> Study:
     except StudyError as exc:
         message = str(exc)
         if "\n" in message or len(message) > 400:  # the user sees one line
-            raise type(exc)(_one_line(message)) from exc
+            raise type(exc)(one_line(message)) from exc
         raise
-
-
-def _one_line(text: str, limit: int = 400) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _load_bitmap(path: Path, frame: int = 0) -> Study:

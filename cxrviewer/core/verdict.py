@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .errors import one_line
+
 
 class Verdict(str, Enum):
     POSITIVE = "positive"
@@ -76,11 +78,6 @@ COLOURS = {
 }
 
 
-def one_line(text: str) -> str:
-    """Decoder messages can carry a multi-line plugin dump: a reason is one line (CSV cell, panel, overlay)."""
-    return " ".join(str(text).split())
-
-
 @dataclass(frozen=True)
 class Decision:
     verdict: Verdict
@@ -97,9 +94,9 @@ def decide(
 ) -> Decision:
     """The verdict from what is known about a study, in this order of precedence. Reasons are one line."""
     if unreadable:
-        return Decision(Verdict.UNREADABLE, one_line(unreadable))
+        return Decision(Verdict.UNREADABLE, one_line(unreadable, limit=None))  # a reason is one CSV cell / line
     if withhold:
-        return Decision(Verdict.WITHHELD, "; ".join(one_line(w) for w in withhold))
+        return Decision(Verdict.WITHHELD, "; ".join(one_line(w, limit=None) for w in withhold))
     if probability is None or threshold is None:
         return Decision(Verdict.WITHHELD, "not scored")
     if band is not None and band[0] <= probability < band[1]:
