@@ -31,11 +31,6 @@ class FolderScan:
     skipped: list[tuple[Path, str]]  # other files, with the reason
 
 
-def looks_like_image(path: Path) -> bool:
-    """By content (DICOM with or without preamble, PNG, JPEG), else by an image suffix."""
-    return looks_like_study(path)
-
-
 def scan_folder(folder: str | os.PathLike) -> FolderScan:
     """All regular files under ``folder`` (recursive, sorted; directory links are not followed)."""
     candidates: list[Path] = []
@@ -54,7 +49,7 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
                 skipped.append((path, "skipped: not a regular file"))
             elif is_dicomdir(path):
                 skipped.append((path, "skipped: DICOMDIR (the index of a CD/USB export, not an image)"))
-            elif looks_like_image(path):
+            elif looks_like_study(path):
                 candidates.append(path)
             else:
                 skipped.append((path, NOT_AN_IMAGE))
@@ -80,11 +75,16 @@ def result_from_metadata(path: Path, meta: dict) -> StudyResult:
 def assess_study(study: Study, predictor=None, reference: Reference | None = None) -> StudyResult:
     """Input checks and (when a predictor is given) the score of an already loaded study."""
     result = result_from_metadata(study.path, study.metadata)
-    result.warnings = check_study(study, reference) + population_reasons(study.metadata, predictor)
+    result.warnings = withhold_reasons(study, predictor, reference)
     if predictor is None:
         result.error = "no model available"
         return result
     return apply_prediction(result, predictor.predict(study))
+
+
+def withhold_reasons(study: Study, predictor=None, reference: Reference | None = None) -> list[str]:
+    """Every reason the app withholds this study's score: the input checks, then the model's population."""
+    return check_study(study, reference) + population_reasons(study.metadata, predictor)
 
 
 def population_reasons(meta: dict, predictor) -> list[str]:
@@ -155,7 +155,7 @@ def prepare_file(
         return refused or StudyResult(path=path, error="unreadable", unreadable=True), None
     result = result_from_metadata(path, study.metadata)
     try:
-        result.warnings = check_study(study, reference) + population_reasons(study.metadata, predictor)
+        result.warnings = withhold_reasons(study, predictor, reference)
         if predictor is None:
             result.error = "no model available"
             return result, None
@@ -179,10 +179,6 @@ def finish_prepared(result: StudyResult, model_input, predictor) -> StudyResult:
 
 def default_decode_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
-
-
-def batch_row(result: StudyResult) -> dict[str, str]:
-    return result_row(result)
 
 
 STATE_SUFFIX = ".state.jsonl"  # next to OUT.csv: path, size and mtime of the file behind each row
@@ -375,7 +371,7 @@ def run_batch(
                     prepared, model_input = future.result()
                     result = finish_prepared(prepared, model_input, predictor)
                 signature = file_signature(path)
-                row = batch_row(result)
+                row = result_row(result)
                 writer.writerow(row)
                 fh.flush()  # the row first: a row without its state line is redone by --resume
                 if signature is not None:

@@ -182,9 +182,6 @@ class ModelCard:
     def negative_class(self) -> str:
         return next(n for n in self.class_names if n != self.positive_class)
 
-    def label_for(self, probability: float) -> str:
-        return self.positive_class if probability >= self.threshold else self.negative_class
-
     # -- serialisation -----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {

@@ -164,7 +164,7 @@ def calibrate(
     n_boot: int = 1000,
 ) -> SiteProfile:
     """Fit a site profile on DATA/<negative class>/ and DATA/<positive class>/; CalibrationError if it cannot."""
-    from .input_checks import check_study
+    from .batch import withhold_reasons
     from .predictor import Predictor
     from .study import load_study
 
@@ -181,7 +181,7 @@ def calibrate(
         except StudyError:
             skipped += 1
             continue
-        if check_study(study):  # what the app would withhold is no evidence about the model's calls
+        if withhold_reasons(study, predictor):  # what the app would withhold is no evidence about its calls
             skipped += 1
             continue
         logits.append(predictor.model(predictor.model_input(study)[None])[0][0])
