@@ -68,6 +68,23 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds: tuple[float,
     return float(np.exp((lo + hi) / 2))
 
 
+def bootstrap_resamples(labels: np.ndarray, n_boot: int, seed: int):
+    """Index arrays of ``n_boot`` bootstrap resamples (seeded); resamples holding one class only are skipped."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(labels), len(labels))
+        if labels[idx].min() != labels[idx].max():
+            yield idx
+
+
+def bootstrap_thresholds(
+    probs: np.ndarray, labels: np.ndarray, min_sensitivity: float, n_boot: int = 1000, seed: int = 0
+) -> list[float]:
+    """The thresholds :func:`choose_threshold` picks on bootstrap resamples of the films."""
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    return [choose_threshold(probs[i], labels[i], min_sensitivity) for i in bootstrap_resamples(labels, n_boot, seed)]
+
+
 def threshold_band(
     probs: np.ndarray,
     labels: np.ndarray,
@@ -83,13 +100,7 @@ def threshold_band(
     to contain ``threshold``. ``measured``: the share of films in the band and the calls outside it.
     """
     probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    picks = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(probs), len(probs))
-        if labels[idx].min() == labels[idx].max():
-            continue
-        picks.append(choose_threshold(probs[idx], labels[idx], min_sensitivity))
+    picks = bootstrap_thresholds(probs, labels, min_sensitivity, n_boot, seed)
     low, high = (float(v) for v in np.percentile(picks, [2.5, 97.5]))
     low, high = min(low, threshold), max(high, threshold)
     inside = (probs >= low) & (probs < high)
@@ -118,12 +129,6 @@ def rates_with_intervals(
         return float(called[y == 1].mean()), float((~called[y == 0]).mean())
 
     sens, spec = rates(probs, labels)
-    rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(probs), len(probs))
-        if labels[idx].min() != labels[idx].max():
-            boot.append(rates(probs[idx], labels[idx]))
-    arr = np.array(boot)
+    arr = np.array([rates(probs[i], labels[i]) for i in bootstrap_resamples(labels, n_boot, seed)])
     ci = lambda col: [float(v) for v in np.percentile(arr[:, col], [2.5, 97.5])]
     return {"sensitivity": sens, "specificity": spec, "ci95": {"sensitivity": ci(0), "specificity": ci(1)}}

@@ -11,6 +11,7 @@ import numpy as np
 from .bundle import ModelBundle
 from .cam import heatmap_for_study
 from .onnx_model import OnnxModel
+from .operating_point import softmax_positive
 from .preprocess import preprocess
 from .study import Study
 
@@ -67,10 +68,7 @@ class Predictor:
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
         """(N, C) logits -> temperature-scaled softmax P(positive class), float32."""
-        z = logits.astype(np.float64) / self.operating_point.temperature
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return (e[:, self.card.positive_index] / e.sum(axis=1)).astype(np.float32)
+        return softmax_positive(logits, self.operating_point.temperature, self.card.positive_index).astype(np.float32)
 
     def probabilities(self, inputs: np.ndarray) -> np.ndarray:
         """(N, 3, S, S) model inputs -> calibrated P(positive) per input."""

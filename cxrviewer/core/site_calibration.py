@@ -26,6 +26,7 @@ from .errors import StudyError
 from .model_card import ModelCard
 from .operating_point import (
     OperatingPoint,
+    bootstrap_thresholds,
     choose_threshold,
     fit_temperature,
     rates_with_intervals,
@@ -208,7 +209,10 @@ def calibrate(
         "band": band["measured"],
         "band_rule": band["rule"],
         "films_skipped": skipped,
-        "threshold_ci95": _threshold_interval(probs, y, target_sensitivity, n_boot),
+        "threshold_ci95": [
+            float(v)
+            for v in np.percentile(bootstrap_thresholds(probs, y, target_sensitivity, n_boot, seed=1), [2.5, 97.5])
+        ],
     }
     return SiteProfile(
         bundle_name=card.name,
@@ -223,16 +227,6 @@ def calibrate(
         data=str(data),
         measured=measured,
     )
-
-
-def _threshold_interval(probs: np.ndarray, labels: np.ndarray, target: float, n_boot: int) -> list[float]:
-    rng = np.random.default_rng(1)
-    picks = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(probs), len(probs))
-        if labels[idx].min() != labels[idx].max():
-            picks.append(choose_threshold(probs[idx], labels[idx], target))
-    return [float(v) for v in np.percentile(picks, [2.5, 97.5])]
 
 
 def describe(profile: SiteProfile) -> str:
