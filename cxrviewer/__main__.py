@@ -60,7 +60,8 @@ def run_self_test_cli(args) -> int:
 
 
 def run_batch_cli(args) -> int:
-    from cxrviewer.core.batch import parse_shard, run_batch
+    from cxrviewer.core.batch import run_batch
+    from cxrviewer.core.batch_resume import parse_shard
     from cxrviewer.core.bundle import default_models_dir, load_bundle
     from cxrviewer.core.catalog import find_bundle
     from cxrviewer.core.errors import BundleError

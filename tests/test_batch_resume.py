@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from cxrviewer.__main__ import main
-from cxrviewer.core.batch import batch_state_path, read_batch_csv, relative_key, run_batch, shard_of
+from cxrviewer.core.batch import read_batch_csv, run_batch
+from cxrviewer.core.batch_resume import batch_state_path, relative_key, shard_of
 from cxrviewer.core.result_csv import RESULT_COLUMNS
 
 from .conftest import KERMANY, REPO
