@@ -466,30 +466,21 @@ def image_sets(args) -> dict[str, dict]:
         ],
     )
     add("ext", [(lambda r=r: load_pixels(ext_path(r)), external_class(r["view"]), r["group"], r["file"]) for r in ext])
-    add(
-        "ext_k224",
-        [
-            (
-                lambda r=r, i=i: external_variant(load_pixels(ext_path(r)), np.random.default_rng([3, i]), "k224"),
-                external_class(r["view"]),
-                r["group"],
-                r["file"],
-            )
-            for i, r in enumerate(ext)
-        ],
-    )
-    add(
-        "ext_res",
-        [
-            (
-                lambda r=r, i=i: external_variant(load_pixels(ext_path(r)), np.random.default_rng([4, i]), "res"),
-                external_class(r["view"]),
-                r["group"],
-                r["file"],
-            )
-            for i, r in enumerate(ext)
-        ],
-    )
+    for seed, mode in ((3, "k224"), (4, "res")):  # external films squashed like Kermany, and at other sizes
+        add(
+            f"ext_{mode}",
+            [
+                (
+                    lambda r=r, i=i, seed=seed, mode=mode: external_variant(
+                        load_pixels(ext_path(r)), np.random.default_rng([seed, i]), mode
+                    ),
+                    external_class(r["view"]),
+                    r["group"],
+                    r["file"],
+                )
+                for i, r in enumerate(ext)
+            ],
+        )
     frontal = [r for r in ext if r["view"] in ("PA", "AP")]
     add(
         "ext_photo",
