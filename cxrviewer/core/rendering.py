@@ -54,6 +54,40 @@ def orient(arr: np.ndarray, orientation: Orientation) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def oriented_shape(shape: tuple[int, int], orientation: Orientation) -> tuple[int, int]:
+    h, w = shape
+    return (w, h) if orientation.rotation % 180 else (h, w)
+
+
+def orient_point(point: tuple[float, float], shape: tuple[int, int], orientation: Orientation) -> tuple[float, float]:
+    """A point (x, y) in the file's own pixel grid (continuous: pixel (r, c) spans [c, c+1) x [r, r+1)) -> the
+    same point in the displayed, oriented grid; the continuous counterpart of :func:`orient`."""
+    x, y = point
+    h, w = shape
+    if orientation.flip_h:
+        x = w - x
+    if orientation.flip_v:
+        y = h - y
+    for _ in range((orientation.rotation // 90) % 4):
+        x, y = h - y, x  # a quarter turn clockwise of an h x w grid
+        h, w = w, h
+    return x, y
+
+
+def unorient_point(point: tuple[float, float], shape: tuple[int, int], orientation: Orientation) -> tuple[float, float]:
+    """The inverse of :func:`orient_point`: a displayed point -> the file's own grid (``shape`` is the file's)."""
+    x, y = point
+    h, w = oriented_shape(shape, orientation)
+    for _ in range((orientation.rotation // 90) % 4):
+        x, y = y, w - x  # a quarter turn anticlockwise of an h x w grid
+        h, w = w, h
+    if orientation.flip_v:
+        y = h - y
+    if orientation.flip_h:
+        x = w - x
+    return x, y
+
+
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
     return np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
 
