@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --batch: take only the files whose relative path hashes to shard I of N (0 <= I < N), "
         "so N jobs (a Slurm array, a Kubernetes indexed Job) split a folder exactly once",
     )
+    p.add_argument(
+        "--heatmaps",
+        metavar="MAPDIR",
+        help="with --batch: also write each scored (not withheld) study's Grad-CAM map in the study's own pixel "
+        "grid as MAPDIR/<subfolder>/<file stem>.png (16-bit grayscale, 0..65535 = map 0..1)",
+    )
     p.add_argument("--model", metavar="NAME", help="model bundle to use (default: the first one)")
     p.add_argument("--models-dir", metavar="DIR", help="folder holding model bundles (default: resources/models)")
     p.add_argument(
@@ -115,9 +121,10 @@ def run_batch_cli(args) -> int:
             resume=getattr(args, "resume", False),
             shard=shard,
             keep_results=False,  # memory stays flat over any number of files
+            heatmaps_dir=args.heatmaps,
         )
-    except OSError as exc:
-        print(f"cxrviewer: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+    except OSError as exc:  # the CSV, or a --heatmaps map
+        print(f"cxrviewer: cannot write {exc.filename or args.csv}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_MISUSE
     except ValueError as exc:  # --resume into a CSV that is not a batch CSV
         print(f"cxrviewer: {exc}", file=sys.stderr)
@@ -203,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         print("cxrviewer: --out is only used with --self-test", file=sys.stderr)
         return EXIT_MISUSE
-    batch_only = [flag for flag, given in (("--resume", args.resume), ("--shard", args.shard)) if given]
+    batch_only = [
+        flag
+        for flag, given in (("--resume", args.resume), ("--shard", args.shard), ("--heatmaps", args.heatmaps))
+        if given
+    ]
     if args.batch is None and batch_only:
         print(f"cxrviewer: {' and '.join(batch_only)} only apply to --batch FOLDER", file=sys.stderr)
         return EXIT_MISUSE

@@ -9,12 +9,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from .batch_resume import batch_state_path, file_signature, relative_key, resume_rows, shard_of
 from .errors import StudyError
+from .heatmap_export import export_study_heatmap
 from .input_checks import Reference, check_study
 from .patient_age import age_evidence, format_years
 from .result_csv import RESULT_COLUMNS, result_row
@@ -149,32 +151,50 @@ def prepare_file(
     Returns ``(result, model_input)``; ``model_input`` is None when there is nothing to score. Runs in
     :func:`run_batch`'s decode threads while the model scores earlier files (:func:`finish_prepared`).
     """
+    result, model_input, _ = prepare_study_file(path, predictor, reference)
+    return result, model_input
+
+
+def prepare_study_file(
+    path: str | os.PathLike[str], predictor=None, reference: Reference | None = None
+) -> tuple[StudyResult, np.ndarray | None, tuple[int, int] | None]:
+    """:func:`prepare_file` plus the study's pixel shape (H, W), which ``--heatmaps`` maps are resampled to."""
     path = Path(path)
     study, refused = load_or_refuse(path)
     if study is None:
-        return refused or StudyResult(path=path, error="unreadable", unreadable=True), None
+        return refused or StudyResult(path=path, error="unreadable", unreadable=True), None, None
     result = result_from_metadata(path, study.metadata)
     try:
         result.warnings = withhold_reasons(study, predictor, reference)
         if predictor is None:
             result.error = "no model available"
-            return result, None
-        return result, predictor.model_input(study)
+            return result, None, study.shape
+        return result, predictor.model_input(study), study.shape
     except Exception as exc:  # noqa: BLE001
         result.error = f"{path.name}: scoring failed ({type(exc).__name__}: {exc})"
-        return result, None
+        return result, None, study.shape
 
 
-def finish_prepared(result: StudyResult, model_input, predictor) -> StudyResult:
-    """Score a prepared file (batch 1: the same probability as :func:`assess_file`)."""
+def finish_prepared(
+    result: StudyResult, model_input, predictor, on_map: Callable[[np.ndarray], object] | None = None
+) -> StudyResult:
+    """Score a prepared file (batch 1: the same probability as :func:`assess_file`).
+
+    ``on_map`` receives the graph's raw ``cam`` grid of the same forward pass, only for a study whose score
+    the verdict vouches for (never a withheld one).
+    """
     if model_input is None or predictor is None:
         return result
     try:
-        pred = predictor.to_prediction(predictor.probabilities(model_input[None])[0])
+        logits, cam = predictor.model(model_input[None])
+        pred = predictor.to_prediction(predictor.calibrated(logits)[0])
     except Exception as exc:  # noqa: BLE001
         result.error = f"{result.path.name}: scoring failed ({type(exc).__name__}: {exc})"
         return result
-    return apply_prediction(result, pred)
+    result = apply_prediction(result, pred)
+    if on_map is not None and result.verdict.scored:
+        on_map(cam[0])
+    return result
 
 
 def default_decode_workers() -> int:
@@ -192,6 +212,7 @@ def run_batch(
     resume: bool = False,
     shard: tuple[int, int] | None = None,
     keep_results: bool = True,
+    heatmaps_dir: str | os.PathLike[str] | None = None,
 ) -> list[StudyResult]:
     """Score every file under ``folder`` and write one CSV row per file found (skipped ones included).
 
@@ -205,6 +226,7 @@ def run_batch(
     Files are decoded and preprocessed by ``workers`` threads a few files ahead of the model (decoding
     overlaps inference); rows are written in path order and each study is scored at batch 1. Memory stays
     flat however many files there are when ``keep_results`` is False (the results are then not returned).
+    ``heatmaps_dir``: also write each vouched-for study's map in its own pixel grid (``heatmap_export``).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -254,7 +276,8 @@ def run_batch(
                     if item is None:
                         return
                     path, why = item
-                    ahead.append((path, why, None if why else pool.submit(prepare_file, path, predictor, reference)))
+                    job = None if why else pool.submit(prepare_study_file, path, predictor, reference)
+                    ahead.append((path, why, job))
 
             refill()
             i = 0
@@ -264,8 +287,18 @@ def run_batch(
                 if why:
                     result = StudyResult(path=path, error=why, unreadable=True)
                 else:
-                    prepared, model_input = future.result()
-                    result = finish_prepared(prepared, model_input, predictor)
+                    prepared, model_input, shape = future.result()
+                    on_map = None
+                    if heatmaps_dir is not None and shape is not None and predictor is not None:
+                        on_map = partial(
+                            export_study_heatmap,
+                            Path(heatmaps_dir),
+                            path,
+                            folder,
+                            input_size=predictor.config.input_size,
+                            shape=shape,
+                        )
+                    result = finish_prepared(prepared, model_input, predictor, on_map)
                 signature = file_signature(path)
                 row = result_row(result)
                 writer.writerow(row)
