@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--threshold", type=float, default=None, help="override the bundle's threshold")
     e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     e.add_argument(
+        "--no-explanations",
+        dest="explanations",
+        action="store_false",
+        help="skip explanations.json (insertion test, ROAD curve, sanity check of the Grad-CAM maps)",
+    )
+    e.add_argument(
         "--record-as",
         default=None,
         help="also store the metrics in the bundle's model.json under this key (e.g. test_public)",

@@ -29,10 +29,10 @@ def imagenet_state_dict(arch: str, weights_path: str | Path | None) -> tuple[dic
         path = Path(weights_path)
         if not path.is_file():
             raise InitError(f"--imagenet-weights {path}: no such file")
-        folded = arch == "mobilenet_v2" and path.resolve() == SHARED_MOBILENET.resolve()
+        folded = get_architecture(arch).constructor == "mobilenet_v2" and path.resolve() == SHARED_MOBILENET.resolve()
         mean_std = TF_MEAN_STD if folded else IMAGENET_MEAN_STD
         return torch.load(path, map_location="cpu", weights_only=True), mean_std, f"file {path.name}", folded
-    if arch == "mobilenet_v2" and SHARED_MOBILENET.is_file():
+    if get_architecture(arch).constructor == "mobilenet_v2" and SHARED_MOBILENET.is_file():
         sd = torch.load(SHARED_MOBILENET, map_location="cpu", weights_only=True)
         return sd, TF_MEAN_STD, f"ImageNet, {SHARED_MOBILENET.name} (TF-slim, BatchNorm folded)", True
     import torchvision

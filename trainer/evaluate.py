@@ -48,8 +48,15 @@ def evaluate(args) -> dict:
             )
     evaluation_figures(labels, probs, metrics, out, f"{bundle.name} on {Path(args.data).name}", bundle.card.class_names)
     _gradcam_cases(Path(args.bundle), predictor, records, labels, probs, threshold, out / "gradcam_panel.png")
+    explanations = None
+    if getattr(args, "explanations", True):
+        from .explanations import explain_bundle
+
+        explanations = explain_bundle(Path(args.bundle), predictor, records)
+        explanations["data"] = str(Path(args.data))
+        (out / "explanations.json").write_text(json.dumps(explanations, indent=2) + "\n")
     if args.record_as:
-        _record_in_card(Path(args.bundle), args.record_as, metrics)
+        _record_in_card(Path(args.bundle), args.record_as, metrics, explanations)
     print(
         json.dumps(
             {
@@ -95,8 +102,25 @@ def _gradcam_cases(
     gradcam_panel(items, path)
 
 
-def _record_in_card(bundle_dir: Path, key: str, metrics: dict) -> ModelCard:
-    """Store metrics in model.json with the command that produced them (weights, graph and hashes untouched)."""
+def _record_in_card(bundle_dir: Path, key: str, metrics: dict, explanations: dict | None = None) -> ModelCard:
+    """Store metrics (and the explanation summary) in model.json with the command that produced them
+    (weights, graph and hashes untouched)."""
     card = ModelCard.read(bundle_dir)
     how = "python -m trainer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return update_card(bundle_dir, metrics={**card.metrics, key: {"how": how, **metrics}})
+    extra = dict(card.extra)
+    if explanations is not None:
+        explained = dict(extra.get("explanations", {}))
+        explained[key] = {"how": how, **explanation_summary(explanations)}
+        extra["explanations"] = explained
+    return update_card(bundle_dir, metrics={**card.metrics, key: {"how": how, **metrics}}, extra=extra)
+
+
+def explanation_summary(explanations: dict) -> dict:
+    """The card's copy: the headline numbers of explanations.json (the film lists stay in the file)."""
+    insertion, road, sanity = explanations["insertion"], explanations["road"], explanations["sanity"]
+    return {
+        "data": explanations.get("data", ""),
+        "insertion": {k: v for k, v in insertion.items()},
+        "road": {k: road[k] for k in ("films", "fractions_removed", "mean_p_after_removal", "lerf_minus_morf")},
+        "sanity": {k: sanity[k] for k in ("films", "cascade", "max_mean_spearman", "passes")},
+    }

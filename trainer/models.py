@@ -18,10 +18,35 @@ WEIGHTS_FILE = "weights.pt"
 def build_model(arch: str, num_classes: int = 2) -> nn.Module:
     """An untrained ``arch`` with a ``num_classes`` head (weights come from a bundle or the trainer)."""
     spec = get_architecture(arch)
-    model = getattr(torchvision.models, spec.constructor)(weights=None)
+    if spec.output_stride not in (16, 32):
+        raise ValueError(f"{arch}: output stride {spec.output_stride} is not built (16 or 32)")
+    dilate = spec.output_stride == 16
+    if spec.constructor.startswith("resnet"):
+        # torchvision's own switch: layer4 at stride 1, dilation 2 (same parameters)
+        kwargs = {"replace_stride_with_dilation": [False, False, dilate]}
+        model = getattr(torchvision.models, spec.constructor)(weights=None, **kwargs)
+    else:
+        model = getattr(torchvision.models, spec.constructor)(weights=None)
+        if dilate:
+            dilate_last_stage(model, spec.constructor)
     head = model.get_submodule(spec.head_path)
     set_submodule(model, spec.head_path, nn.Linear(head.in_features, num_classes))
     return model
+
+
+# MobileNetV2's last stride-2 block and the blocks after it that share its stride-32 resolution
+_MOBILENET_V2_LAST_STAGE = range(14, 18)
+
+
+def dilate_last_stage(model: nn.Module, constructor: str) -> None:
+    """Stride 1 and dilation 2 in the last stage's 3x3 depthwise convolutions (DeepLab's atrous trick):
+    output stride 32 -> 16, every weight unchanged, so ImageNet or stride-32 weights load as they are."""
+    if constructor != "mobilenet_v2":
+        raise ValueError(f"no dilated variant of {constructor}")
+    for index in _MOBILENET_V2_LAST_STAGE:
+        for conv in model.get_submodule(f"features.{index}").modules():
+            if isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3):
+                conv.stride, conv.dilation, conv.padding = (1, 1), (2, 2), (2, 2)
 
 
 def classifier_path(arch: str) -> str:

@@ -3,6 +3,10 @@
 Each entry names its torchvision constructor, the classifier's module path, the Grad-CAM layer (the last
 feature block, right before global-average-pool -> (dropout) -> linear), a display name and the torchvision
 ImageNet weights enum. The trainer builds models from it (``trainer.models``); the app only shows names.
+
+``output_stride`` 16 means the last stage runs at stride 1 with dilated (atrous) 3x3 convolutions: the same
+parameters as the stride-32 network (ImageNet weights load unchanged), a map twice as fine on each axis, and
+the head still global-average-pool -> linear, so the graph's ``cam`` output stays exact Grad-CAM.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ class Architecture:
     head_path: str  # the final nn.Linear
     gradcam_layer: str  # module whose output feeds global-average-pool -> head
     torchvision_weights: str  # enum in torchvision.models holding its ImageNet weights
+    output_stride: int = 32  # 16: last stage dilated (trainer.models.build_model)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -28,6 +33,24 @@ ARCHITECTURES: dict[str, Architecture] = {
         ),
         Architecture("resnet50", "ResNet50", "resnet50", "fc", "layer4.2", "ResNet50_Weights"),
         Architecture("resnet18", "ResNet18", "resnet18", "fc", "layer4.1", "ResNet18_Weights"),
+        Architecture(
+            "mobilenet_v2_os16",
+            "MobileNetV2 (dilated, stride 16)",
+            "mobilenet_v2",
+            "classifier.1",
+            "features.18",
+            "MobileNet_V2_Weights",
+            output_stride=16,
+        ),
+        Architecture(
+            "resnet50_os16",
+            "ResNet50 (dilated, stride 16)",
+            "resnet50",
+            "fc",
+            "layer4.2",
+            "ResNet50_Weights",
+            output_stride=16,
+        ),
     )
 }
 

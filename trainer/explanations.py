@@ -1,0 +1,280 @@
+"""Is the Grad-CAM map faithful? Three measurements written by ``trainer evaluate`` to ``explanations.json``.
+
+- **Insertion** (the issue's test): paste a PNEUMONIA film's hottest fraction (by its own map) onto a NORMAL
+  film, and as a control a random region of the same area made of the map's own square cells. A faithful map's
+  region raises P(pneumonia) more: win rate of hot over random and the mean gain P(hot) - P(random).
+  Pasting real film adds no haze; blurring or greying the hot region would (the models read haze as opacity).
+- **ROAD deletion curve** (Rong et al. 2022, pytorch-grad-cam's ``NoisyLinearImputer``): remove the most (MoRF)
+  or least (LeRF) relevant pixels and fill them by linear interpolation from their neighbours (plus a little
+  noise), which leaves no tell-tale flat patch or haze. Faithful: P drops faster under MoRF than under LeRF.
+- **Sanity check** (Adebayo et al. 2018): re-initialise the top layers; a map that depends on what the model
+  learned changes, so its Spearman rank correlation with the trained map is well below 0.5.
+
+The measurements take a ``scorer``: grey images (N, S, S) in [0, 1] -> (P(positive) (N,), raw cam (N, h, w)),
+so they run on the shipped ONNX graph (what the app shows) or on any PyTorch model in the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from scipy.stats import spearmanr
+
+from cxrviewer.core.cam import gradcam_from_cam
+
+Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+INSERTION_GOAL = {"win_rate": 0.8, "mean_gain": 0.15}
+SANITY_LIMIT = 0.5  # mean rank correlation with the trained map must stay below this
+ROAD_FRACTIONS = (0.1, 0.2, 0.3, 0.5, 0.7)
+
+
+def batched(scorer: Scorer, images: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    probs, cams = [], []
+    for start in range(0, len(images), batch):
+        p, c = scorer(images[start : start + batch])
+        probs.append(np.asarray(p, dtype=np.float64))
+        cams.append(np.asarray(c, dtype=np.float32))
+    return np.concatenate(probs), np.concatenate(cams)
+
+
+def top_fraction_mask(heat: np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask of the ``fraction`` of pixels with the highest map value (ties broken by position)."""
+    n = int(round(fraction * heat.size))
+    order = np.argsort(-heat.ravel(), kind="stable")
+    mask = np.zeros(heat.size, dtype=bool)
+    mask[order[:n]] = True
+    return mask.reshape(heat.shape)
+
+
+def random_cell_mask(shape: tuple[int, int], grid: tuple[int, int], fraction: float, rng) -> np.ndarray:
+    """A random region of about ``fraction`` of the image made of whole cells of the map's grid."""
+    h, w = shape
+    gh, gw = grid
+    rows = np.linspace(0, h, gh + 1).round().astype(int)
+    cols = np.linspace(0, w, gw + 1).round().astype(int)
+    mask = np.zeros(shape, dtype=bool)
+    target = fraction * h * w
+    for cell in rng.permutation(gh * gw):
+        if mask.sum() >= target - 0.5 * (h * w) / (gh * gw):  # nearest whole number of cells to the target
+            break
+        r, c = divmod(int(cell), gw)
+        mask[rows[r] : rows[r + 1], cols[c] : cols[c + 1]] = True
+    return mask
+
+
+def insertion_test(
+    scorer: Scorer, positives: np.ndarray, normals: np.ndarray, fraction: float = 0.2, seed: int = 0
+) -> dict:
+    """Hot region vs a random region of square cells, each pasted from a positive film onto a normal one."""
+    rng = np.random.default_rng(seed)
+    size = positives.shape[-1]
+    _, cams = batched(scorer, positives)
+    grid = tuple(int(v) for v in cams.shape[1:])
+    bases = normals[rng.integers(0, len(normals), size=len(positives))]
+    hot, random_region = [], []
+    for film, cam, base in zip(positives, cams, bases):
+        heat = gradcam_from_cam(cam, size)
+        hot.append(np.where(top_fraction_mask(heat, fraction), film, base))
+        random_region.append(np.where(random_cell_mask(film.shape, grid, fraction, rng), film, base))  # type: ignore[arg-type]
+    p_hot, _ = batched(scorer, np.stack(hot))
+    p_random, _ = batched(scorer, np.stack(random_region))
+    p_base, _ = batched(scorer, bases)
+    gain = p_hot - p_random
+    win_rate, mean_gain = float(np.mean(p_hot > p_random)), float(gain.mean())
+    result: dict = {
+        "pairs": len(positives),
+        "fraction": fraction,
+        "grid": list(grid),
+        "win_rate": win_rate,
+        "mean_gain": mean_gain,
+        "mean_p_hot": float(p_hot.mean()),
+        "mean_p_random": float(p_random.mean()),
+        "mean_p_normal_base": float(p_base.mean()),
+        "goal": INSERTION_GOAL,
+    }
+    result["meets_goal"] = win_rate >= INSERTION_GOAL["win_rate"] and mean_gain >= INSERTION_GOAL["mean_gain"]
+    return result
+
+
+def road_curve(scorer: Scorer, films: np.ndarray, fractions: Sequence[float] = ROAD_FRACTIONS, seed: int = 0) -> dict:
+    """Mean P(positive) after removing the most / least relevant fractions, filled by noisy linear imputation."""
+    from pytorch_grad_cam.metrics.road import NoisyLinearImputer
+
+    torch.manual_seed(seed)  # the imputer's noise
+    imputer = NoisyLinearImputer(noise=0.01)
+    size = films.shape[-1]
+    p0, cams = batched(scorer, films)
+    heats = [gradcam_from_cam(c, size) for c in cams]
+    curves: dict[str, list[float]] = {"most_relevant_first": [], "least_relevant_first": []}
+    for fraction in fractions:
+        for key, sign in (("most_relevant_first", 1.0), ("least_relevant_first", -1.0)):
+            filled = []
+            for film, heat in zip(films, heats):
+                keep = ~top_fraction_mask(sign * heat, fraction)  # the imputer fills where the mask is 0
+                img = torch.from_numpy(np.ascontiguousarray(film, dtype=np.float32))[None]
+                out = imputer(img, torch.from_numpy(keep.astype(np.float32)))[0].numpy()
+                filled.append(np.clip(out, 0.0, 1.0))
+            p, _ = batched(scorer, np.stack(filled))
+            curves[key].append(float(p.mean()))
+    morf, lerf = np.array(curves["most_relevant_first"]), np.array(curves["least_relevant_first"])
+    return {
+        "films": len(films),
+        "fractions_removed": list(fractions),
+        "mean_p_before": float(p0.mean()),
+        "mean_p_after_removal": curves,
+        # mean over the fractions of P(LeRF) - P(MoRF): > 0 when the map's top pixels matter more
+        "lerf_minus_morf": float((lerf - morf).mean()),
+        "imputation": "pytorch-grad-cam NoisyLinearImputer (noise 0.01), on the grey film at input size",
+    }
+
+
+def spearman_maps(a: np.ndarray, b: np.ndarray) -> float:
+    """Rank correlation of two maps; 0 when one is constant (no ranking to agree with)."""
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(spearmanr(a.ravel(), b.ravel()).statistic)
+
+
+def randomize_modules(model: nn.Module, paths: Sequence[str], seed: int = 0) -> nn.Module:
+    """Re-initialise (``reset_parameters``) every module under each path, in place."""
+    torch.manual_seed(seed)
+    for path in paths:
+        for module in model.get_submodule(path).modules():
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset):
+                reset()
+            if isinstance(module, nn.BatchNorm2d):
+                module.reset_running_stats()
+    return model
+
+
+def torch_scorer(model: nn.Module, layer: nn.Module, head: nn.Linear, positive_index: int, to_input) -> Scorer:
+    """P(positive) and the raw cam W_c . A of a PyTorch model on grey images (``to_input``: grey -> model input)."""
+
+    def score(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        acts: list[torch.Tensor] = []
+        handle = layer.register_forward_hook(lambda _m, _i, out: acts.append(out))
+        try:
+            with torch.no_grad():
+                logits = model(torch.from_numpy(to_input(grey)))
+                cam = torch.einsum("k,nkhw->nhw", head.weight[positive_index], acts[-1])
+        finally:
+            handle.remove()
+        return torch.softmax(logits, dim=1)[:, positive_index].numpy(), cam.numpy()
+
+    return score
+
+
+def sanity_check(
+    build_scorer: Callable[[nn.Module], Scorer],
+    model: nn.Module,
+    cascade: Sequence[str],
+    films: np.ndarray,
+    seed: int = 0,
+) -> dict:
+    """Cascading randomisation from the top: after each step, the mean Spearman correlation of the maps
+    (the displayed Grad-CAM at grid resolution, and |W_c . A|) with the trained model's maps."""
+    import copy
+
+    _, trained = batched(build_scorer(model), films)
+    randomized = copy.deepcopy(model).eval()
+    steps: list[dict] = []
+    worst = -1.0
+    for i, path in enumerate(cascade):
+        randomize_modules(randomized, [path], seed + i)
+        _, cams = batched(build_scorer(randomized), films)
+        shown = [
+            spearman_maps(gradcam_from_cam(a, a.shape[-1]), gradcam_from_cam(b, b.shape[-1]))
+            for a, b in zip(trained, cams)
+        ]
+        absolute = [spearman_maps(np.abs(a), np.abs(b)) for a, b in zip(trained, cams)]
+        rho_shown, rho_abs = float(np.mean(shown)), float(np.mean(absolute))
+        worst = max(worst, rho_shown, rho_abs)
+        steps.append({"randomized_through": path, "mean_spearman_gradcam": rho_shown, "mean_spearman_abs_cam": rho_abs})
+    return {
+        "films": len(films),
+        "cascade": steps,
+        "limit": SANITY_LIMIT,
+        "max_mean_spearman": worst,
+        "passes": bool(worst < SANITY_LIMIT),
+    }
+
+
+def sanity_cascade(head_path: str, gradcam_layer: str, depth: int = 3) -> list[str]:
+    """The head, then the Grad-CAM layer and the blocks right before it, top first."""
+    parent, _, leaf = gradcam_layer.rpartition(".")
+    paths = [head_path, gradcam_layer]
+    if leaf.isdigit():
+        paths += [f"{parent}.{int(leaf) - k}" for k in range(1, depth) if int(leaf) - k >= 0]
+    return paths
+
+
+# -- a shipped bundle ---------------------------------------------------------------------------------
+INSERTION_FILMS = 80
+ROAD_FILMS = 40
+SANITY_FILMS = 32
+
+
+def explain_bundle(bundle_dir, predictor, records, seed: int = 0) -> dict:
+    """All three measurements for a bundle on an evaluated folder's records (explanations.json).
+
+    Insertion and ROAD run on the shipped ONNX graph (the map the app draws); the sanity check needs to
+    re-initialise layers, so it runs on the bundle's PyTorch weights (the graph reproduces them: export).
+    """
+    from cxrviewer.core import load_study, resize_to_input, standardize_intensity, to_model_input
+
+    from .models import load_torch_model
+
+    config = predictor.config
+    size = config.input_size
+
+    def to_input(grey: np.ndarray) -> np.ndarray:
+        if config.intensity != "none":
+            grey = np.stack([standardize_intensity(g, config.intensity) for g in grey])
+        return to_model_input(np.asarray(grey, dtype=np.float32), config)
+
+    def onnx_scorer(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, cam = predictor.model(to_input(grey))
+        return predictor.calibrated(logits), cam
+
+    rng = np.random.default_rng(seed)
+    positive = predictor.card.positive_index
+    pos_records = [r for r in records if r.label == positive]
+    neg_records = [r for r in records if r.label != positive]
+    chosen = [pos_records[i] for i in sorted(rng.permutation(len(pos_records))[:INSERTION_FILMS])]
+
+    def films(recs) -> np.ndarray:
+        return np.stack([resize_to_input(load_study(r.path).pixels, size) for r in recs])
+
+    positives, normals = films(chosen), films(neg_records)
+    card, model = load_torch_model(bundle_dir)
+    from cxrviewer.core.architectures import get_architecture
+
+    arch = get_architecture(card.architecture)
+
+    def build_scorer(m: nn.Module) -> Scorer:
+        head = m.get_submodule(arch.head_path)
+        assert isinstance(head, nn.Linear)
+        return torch_scorer(m, m.get_submodule(arch.gradcam_layer), head, positive, to_input)
+
+    return {
+        "bundle": card.name,
+        "films": {
+            "positive_films": [r.path.name for r in chosen],
+            "normal_films_available": len(neg_records),
+            "seed": seed,
+        },
+        "insertion": insertion_test(onnx_scorer, positives, normals, seed=seed),
+        "road": road_curve(onnx_scorer, positives[:ROAD_FILMS], seed=seed),
+        "sanity": sanity_check(
+            build_scorer,
+            model,
+            sanity_cascade(arch.head_path, arch.gradcam_layer),
+            positives[:SANITY_FILMS],
+            seed=seed,
+        ),
+    }
