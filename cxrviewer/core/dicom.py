@@ -23,6 +23,7 @@ import numpy as np
 
 from .dicom_display import EXPORT_AGAIN, _colour_study, _grey_study
 from .errors import NotAnImageError, StudyError, UnreadableStudyError, UnsupportedStudyError, one_line
+from .reduced_decode import decode_dicom_reduced
 from .study import MAX_PIXELS, Study
 
 # Keys copied into Study.metadata (keyword -> metadata name); strings only, for the banner and worklist.
@@ -70,11 +71,14 @@ SINGLE_FRAME_SOP_CLASSES = {
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 
 
-def load_dicom(path: Path, frame: int = 0) -> Study:
+def load_dicom(path: Path, frame: int = 0, min_side: int | None = None) -> Study:
     """Read a DICOM file; any failure becomes a one-line StudyError (pydicom parses lazily, so a damaged
-    element can raise almost anything when first touched: NotImplementedError, struct/zlib errors, ...)."""
+    element can raise almost anything when first touched: NotImplementedError, struct/zlib errors, ...).
+
+    ``min_side``: for scoring only, decode JPEG / JPEG 2000 pixel data at a reduced scale that keeps the
+    shorter side at least this long (core/reduced_decode.py); ``metadata['decode_scale']`` says the factor."""
     try:
-        return _load_dicom(Path(path), frame)
+        return _load_dicom(Path(path), frame, min_side)
     except MemoryError:
         raise
     except StudyError as exc:
@@ -105,7 +109,7 @@ def short_reason(exc: BaseException, limit: int = 120) -> str:
 # --- loading -----------------------------------------------------------------------------------------------
 
 
-def _load_dicom(path: Path, frame: int) -> Study:
+def _load_dicom(path: Path, frame: int, min_side: int | None = None) -> Study:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -131,7 +135,11 @@ def _load_dicom(path: Path, frame: int) -> Study:
             f"{path.name}: frame {frame + 1} was asked for, but the file has {frames} frame{'s' * (frames > 1)}"
         )
     metadata["frames"], metadata["frame"] = frames, frame
-    arr = _decode(ds, path, tname, frame if frames > 1 else None)
+    reduced = decode_dicom_reduced(ds, min_side) if min_side and frames == 1 else None
+    if reduced is not None:
+        arr, metadata["decode_scale"] = reduced
+    else:
+        arr = _decode(ds, path, tname, frame if frames > 1 else None)
 
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     samples = int(ds.get("SamplesPerPixel", 1) or 1)

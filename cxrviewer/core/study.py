@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import StudyError, UnreadableStudyError, UnsupportedStudyError, one_line
+from .reduced_decode import draft_bitmap
 from .windowing import apply_window
 
 # Refuse images whose decoded size would not fit comfortably in a viewer's memory.
@@ -56,11 +57,14 @@ def is_dicom_file(path: Path) -> bool:
     return is_dicom_content(path)
 
 
-def load_study(path: str | os.PathLike, frame: int = 0) -> Study:
+def load_study(path: str | os.PathLike, frame: int = 0, min_side: int | None = None) -> Study:
     """Read a PNG, JPEG or DICOM file. Raises a :class:`~cxrviewer.core.errors.StudyError` subclass.
 
     The content decides how the file is read (DICOM preamble or raw dataset, PNG or JPEG magic); the suffix
     is only a hint. ``frame`` (0-based) picks one frame of a multi-frame DICOM (``metadata['frames']``).
+    ``min_side`` (scoring only, never the screen): JPEG and JPEG 2000 are decoded at a reduced scale that
+    keeps the shorter side at least this long (:mod:`~cxrviewer.core.reduced_decode`); the factor used is
+    ``metadata['decode_scale']`` and ``metadata['rows'/'columns']`` stay the file's own size.
     """
     path = Path(path)
     try:
@@ -82,13 +86,13 @@ def load_study(path: str | os.PathLike, frame: int = 0) -> Study:
         if kind in DICOM_KINDS:
             from .dicom import load_dicom  # imported lazily: pydicom is only needed for DICOM files
 
-            return load_dicom(path, frame=frame)
+            return load_dicom(path, frame=frame, min_side=min_side)
         if kind not in (PNG, JPEG) and path.suffix.lower() in DICOM_SUFFIXES:
             raise UnreadableStudyError(
                 f"{path.name}: not a DICOM file: no DICOM header found (the file is damaged, truncated or "
                 "of another kind); copy or export the film again"
             )
-        return _load_bitmap(path, frame)
+        return _load_bitmap(path, frame, min_side)
     except StudyError as exc:
         message = str(exc)
         if "\n" in message or len(message) > 400:  # the user sees one line
@@ -96,7 +100,7 @@ def load_study(path: str | os.PathLike, frame: int = 0) -> Study:
         raise
 
 
-def _load_bitmap(path: Path, frame: int = 0) -> Study:
+def _load_bitmap(path: Path, frame: int = 0, min_side: int | None = None) -> Study:
     if frame != 0:
         raise UnsupportedStudyError(f"{path.name}: frame {frame + 1} was asked for, but the image has one frame")
     try:
@@ -112,6 +116,8 @@ def _load_bitmap(path: Path, frame: int = 0) -> Study:
                 )
             if getattr(img, "n_frames", 1) > 1:
                 raise UnsupportedStudyError(f"{path.name}: animated / multi-frame images are not supported")
+            full_size = img.size
+            scale = draft_bitmap(img, min_side)  # before the first pixel is decoded
             img = ImageOps.exif_transpose(img)  # type: ignore[assignment]  # phones and some exporters store rotation in EXIF
             pixels, is_colour = _to_gray_float(img)
     except UnidentifiedImageError as exc:
@@ -123,17 +129,22 @@ def _load_bitmap(path: Path, frame: int = 0) -> Study:
         raise UnreadableStudyError(f"{path.name}: not a readable PNG/JPEG/DICOM image ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise UnreadableStudyError(f"{path.name}: the image is corrupt or truncated ({exc})") from exc
+    rows, columns = pixels.shape if scale == 1 else (full_size[1], full_size[0])
+    if scale != 1 and (pixels.shape[0] > pixels.shape[1]) != (rows > columns):
+        rows, columns = columns, rows  # EXIF turned the film a quarter
     metadata = {
         "format": fmt,
         "mode": mode,
-        "rows": pixels.shape[0],
-        "columns": pixels.shape[1],
+        "rows": rows,
+        "columns": columns,
         "is_colour": is_colour,
         "frames": 1,
         "frame": 0,
     }
-    scale = 255.0
-    return Study(path=path, pixels=pixels, metadata=metadata, raw=pixels * scale, default_window=(scale / 2, scale))
+    if scale != 1:
+        metadata["decode_scale"] = scale
+    top = 255.0
+    return Study(path=path, pixels=pixels, metadata=metadata, raw=pixels * top, default_window=(top / 2, top))
 
 
 def _to_gray_float(img: Image.Image) -> tuple[np.ndarray, bool]:
