@@ -1,0 +1,151 @@
+"""Decoding off the UI thread and off the model's thread: each file decoded once, for the screen or for scoring.
+
+The model worker may be busy loading a bundle or scoring; the screen must not wait for it, and the model must
+not spend its thread on decoding. So decoding has its own threads. A request for the screen jumps every
+scoring decode (priority). Scoring decodes run at reduced resolution (``min_side``; see reduced_decode.py)
+and at most ``max_ahead`` decoded studies wait for the model at a time (:meth:`DecodePool.release` frees a
+place once the model has taken one), so a 3,000-file folder never sits decoded in memory.
+
+    pool = DecodePool()
+    pool.submit(path, on_done, for_screen=True)                # on_done(DecodeJob) in a pool thread
+    pool.submit(path, on_done, min_side=MIN_SIDE, cancel=ev)   # scoring: skipped once ``ev`` is set
+    pool.release()                                             # the model consumed one scoring study
+    pool.run(fn)                                               # other file work (a folder's index)
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .errors import StudyError
+from .study import Study, load_study
+
+PRIORITY_SCREEN = 0
+PRIORITY_OTHER = 1  # folder indexing
+PRIORITY_SCORING = 2
+THUMBNAIL_SIDE = 64
+
+
+@dataclass
+class DecodeJob:
+    path: Path
+    for_screen: bool
+    min_side: int | None = None
+    cancel: threading.Event | None = None
+    frame: int = 0
+    study: Study | None = None
+    error: str = ""  # one line when the file could not be decoded
+    cancelled: bool = False
+    thumbnail: np.ndarray | None = None  # (h, w) uint8, longer side THUMBNAIL_SIDE, from the same decode
+    on_done: Callable[[DecodeJob], None] = field(default=lambda job: None, repr=False)
+
+
+def thumbnail(study: Study, side: int = THUMBNAIL_SIDE) -> np.ndarray:
+    """A small uint8 picture of the study's display pixels (longer side ``side``), for the worklist."""
+    pixels = np.clip(np.nan_to_num(study.pixels), 0.0, 1.0)
+    img = Image.fromarray(np.round(pixels * 255.0).astype(np.uint8), mode="L")
+    img.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(img)
+
+
+def decode(path: Path, min_side: int | None = None, frame: int = 0) -> tuple[Study | None, str]:
+    """(study, "") or (None, a one-line reason). Never raises."""
+    try:
+        return load_study(path, frame=frame, min_side=min_side), ""
+    except StudyError as exc:
+        return None, str(exc)
+    except MemoryError:
+        return None, f"{Path(path).name}: not enough memory to decode the image"
+    except Exception as exc:  # noqa: BLE001 - a decode thread must never stop on one file
+        return None, f"{Path(path).name}: unexpected {type(exc).__name__} while reading: {exc}"
+
+
+class DecodePool:
+    def __init__(self, workers: int | None = None, max_ahead: int = 6):
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._ahead = threading.Semaphore(max_ahead)
+        self._closed = threading.Event()
+        count = workers or max(1, min(2, (os.cpu_count() or 1)))
+        self._threads = [threading.Thread(target=self._work, name=f"cxr-decode-{i}", daemon=True) for i in range(count)]
+        self.decoded = 0  # files decoded so far (a test reads it to prove that nothing is decoded twice)
+        self._lock = threading.Lock()
+        for t in self._threads:
+            t.start()
+
+    def submit(
+        self,
+        path: str | os.PathLike,
+        on_done: Callable[[DecodeJob], None],
+        *,
+        for_screen: bool = False,
+        min_side: int | None = None,
+        cancel: threading.Event | None = None,
+        frame: int = 0,
+        thumbnail: bool = True,
+    ) -> DecodeJob:
+        job = DecodeJob(Path(path), for_screen, None if for_screen else min_side, cancel, frame, on_done=on_done)
+        job.thumbnail = np.zeros((0, 0), np.uint8) if not thumbnail else None
+        priority = PRIORITY_SCREEN if for_screen else PRIORITY_SCORING
+        self._queue.put((priority, next(self._order), job))
+        return job
+
+    def run(self, fn: Callable[[], None]) -> None:
+        """Other file work (scanning and indexing a folder) on the pool, ahead of scoring decodes."""
+        self._queue.put((PRIORITY_OTHER, next(self._order), fn))
+
+    def release(self) -> None:
+        """The model has taken one scoring study: one more may be decoded ahead."""
+        self._ahead.release()
+
+    def shutdown(self, wait: float = 5.0) -> None:
+        self._closed.set()
+        for _ in self._threads:
+            self._queue.put((-1, next(self._order), None))
+        for t in self._threads:
+            t.join(wait)
+
+    def _work(self) -> None:
+        while not self._closed.is_set():
+            priority, order, item = self._queue.get()
+            if item is None:
+                return
+            try:
+                if not isinstance(item, DecodeJob):
+                    item()
+                elif self._cancelled(item):
+                    item.cancelled = True
+                    item.on_done(item)
+                elif item.for_screen or self._ahead.acquire(timeout=0.05):
+                    self._decode(item)
+                else:  # no place ahead of the model: back in line, so a screen request can pass it
+                    self._queue.put((priority, order, item))
+            except Exception:  # noqa: BLE001 - the pool must outlive any one job's callback
+                traceback.print_exc()
+
+    @staticmethod
+    def _cancelled(job: DecodeJob) -> bool:
+        return not job.for_screen and job.cancel is not None and job.cancel.is_set()
+
+    def _decode(self, job: DecodeJob) -> None:
+        job.study, job.error = decode(job.path, job.min_side, job.frame)
+        with self._lock:
+            self.decoded += 1
+        if job.study is not None and job.thumbnail is None:
+            try:
+                job.thumbnail = thumbnail(job.study)
+            except Exception:  # noqa: BLE001 - a thumbnail is a nicety; the study itself is fine
+                job.thumbnail = None
+        if not job.for_screen and job.study is None:
+            self._ahead.release()  # nothing for the model to take
+        job.on_done(job)
