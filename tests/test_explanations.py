@@ -10,6 +10,7 @@ from trainer.explanations import (
     road_curve,
     sanity_cascade,
     sanity_check,
+    substitution_curve,
     top_fraction_mask,
     torch_scorer,
 )
@@ -101,3 +102,10 @@ def test_sanity_check_passes_when_maps_depend_on_the_weights():
         "features.16",
     ]
     assert result["passes"], result
+
+
+def test_substitution_replacing_the_hot_region_with_normal_tissue_removes_the_evidence():
+    positives, normals = bright_square_sets(n=12)
+    curve = substitution_curve(bright_square_scorer(), positives, normals, fractions=(0.1, 0.2))
+    assert all(h < 0.5 for h in curve["mean_p_hot_replaced"])
+    assert curve["random_minus_hot"] > 0.3

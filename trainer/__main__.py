@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--aspect-jitter", type=float, default=1.0, help="stretch one axis by up to this factor (log-uniform); 1.0: off"
     )
+    t.add_argument(
+        "--cutmix",
+        type=float,
+        default=0.0,
+        help="probability per image of CutMix: a rectangle of another film of the batch at the same place, "
+        "target mixed by area (sharper, better placed class-activation maps); 0: off",
+    )
     t.add_argument("--noise-std", type=float, default=0.02, help="maximum std of additive Gaussian noise")
     t.add_argument(
         "--no-augment", action="store_true", help="train on the images as they are (equivalence tests, ablations)"

@@ -70,3 +70,38 @@ def _random_blur(x: torch.Tensor, cfg: AugmentConfig, generator) -> torch.Tensor
         img = F.conv2d(F.pad(img, (0, 0, radius, radius), mode="replicate"), k.view(1, 1, -1, 1))
         x[i : i + 1] = img
     return x
+
+
+def cutmix_batch(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    p: float,
+    generator: torch.Generator | None = None,
+    area: tuple[float, float] = (0.1, 0.5),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CutMix (Yun et al. 2019) on (N, 1, S, S) films: with probability ``p`` an image gets a rectangle of
+    another film of the batch, at the same place (the films are roughly aligned), and its target becomes
+    the area-weighted mix of both labels. The model must then find evidence where it lies, not in the
+    framing or a marker: CutMix is known to sharpen class-activation maps. Returns (x, soft targets)."""
+    n, _, h, w = x.shape
+    targets = F.one_hot(y, num_classes).float()
+    if p <= 0 or n < 2:
+        return x, targets
+    x = x.clone()
+    partner = torch.randperm(n, generator=generator)
+    chosen = (torch.rand(n, generator=generator) < p).nonzero().flatten().tolist()
+    for i in chosen:
+        j = int(partner[i])
+        if j == i:
+            continue
+        u = torch.rand(4, generator=generator)
+        fraction = float(u[0]) * (area[1] - area[0]) + area[0]
+        ratio = math.exp((float(u[1]) * 2 - 1) * math.log(1.5))  # rectangle aspect within 1/1.5 .. 1.5
+        rh = min(h, max(1, round(math.sqrt(fraction * ratio) * h)))
+        rw = min(w, max(1, round(math.sqrt(fraction / ratio) * w)))
+        top, left = int(float(u[2]) * (h - rh + 1)), int(float(u[3]) * (w - rw + 1))
+        x[i, :, top : top + rh, left : left + rw] = x[j, :, top : top + rh, left : left + rw]
+        pasted = rh * rw / (h * w)
+        targets[i] = (1 - pasted) * targets[i] + pasted * targets[j]
+    return x, targets

@@ -64,12 +64,15 @@ def init_model(arch: str, init: str, num_classes: int = 2, imagenet_weights: str
         path = Path(init)
         if not path.is_file():
             raise InitError(f"--init {init}: expected imagenet, scratch or an existing weights file")
-        state, mean_std, provenance, folded = (
-            torch.load(path, map_location="cpu", weights_only=True),
-            IMAGENET_MEAN_STD,
-            f"file {path.name}",
-            False,
-        )
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        card = bundle_card_beside(path)
+        if card is not None:
+            # fine-tuning a shipped bundle: keep its classifier and its own normalisation (e.g. with the last
+            # stage dilated, see cxrviewer.core.architectures); the weights are the same shapes
+            model.load_state_dict({k: v.float() for k, v in state.items()})
+            mean_std = (tuple(card.preprocess.mean), tuple(card.preprocess.std))
+            return model, mean_std, f"fine-tuned from bundle {card.name} ({card.architecture})", False
+        mean_std, provenance, folded = IMAGENET_MEAN_STD, f"file {path.name}", False
     head = classifier_path(arch)
     backbone_state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
     missing, unexpected = model.load_state_dict(backbone_state, strict=False)
@@ -77,6 +80,19 @@ def init_model(arch: str, init: str, num_classes: int = 2, imagenet_weights: str
     if missing or unexpected:
         raise InitError(f"weights do not fit {arch}: missing {missing[:3]}, unexpected {unexpected[:3]}")
     return model, mean_std, provenance, folded
+
+
+def bundle_card_beside(weights: Path):
+    """The model card of the bundle a weights file belongs to (model.json beside it), else None."""
+    from cxrviewer.core.errors import BundleError
+    from cxrviewer.core.model_card import ModelCard
+
+    if not (weights.parent / "model.json").is_file():
+        return None
+    try:
+        return ModelCard.read(weights.parent)
+    except BundleError:
+        return None
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ from .data import scan_images
 from .gradcam_reference import reference_heatmap
 from .metrics import compute_metrics
 from .models import gradcam_layer, load_torch_model
-from .plots import evaluation_figures, gradcam_panel
+from .plots import evaluation_figures, gradcam_panel, insertion_panel
 
 
 def evaluate(args) -> dict:
@@ -54,6 +54,7 @@ def evaluate(args) -> dict:
 
         explanations = explain_bundle(Path(args.bundle), predictor, records)
         explanations["data"] = str(Path(args.data))
+        insertion_panel(explanations["insertion"].pop("examples"), out / "insertion_panel.png")
         (out / "explanations.json").write_text(json.dumps(explanations, indent=2) + "\n")
     if args.record_as:
         _record_in_card(Path(args.bundle), args.record_as, metrics, explanations)
@@ -121,6 +122,7 @@ def explanation_summary(explanations: dict) -> dict:
     return {
         "data": explanations.get("data", ""),
         "insertion": {k: v for k, v in insertion.items()},
+        "substitution": {k: v for k, v in explanations["substitution"].items()},
         "road": {k: road[k] for k in ("films", "fractions_removed", "mean_p_after_removal", "lerf_minus_morf")},
         "sanity": {k: sanity[k] for k in ("films", "cascade", "max_mean_spearman", "passes")},
     }

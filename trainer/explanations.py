@@ -67,9 +67,16 @@ def random_cell_mask(shape: tuple[int, int], grid: tuple[int, int], fraction: fl
 
 
 def insertion_test(
-    scorer: Scorer, positives: np.ndarray, normals: np.ndarray, fraction: float = 0.2, seed: int = 0
+    scorer: Scorer,
+    positives: np.ndarray,
+    normals: np.ndarray,
+    fraction: float = 0.2,
+    seed: int = 0,
+    keep_examples: int = 0,
 ) -> dict:
-    """Hot region vs a random region of square cells, each pasted from a positive film onto a normal one."""
+    """Hot region vs a random region of square cells, each pasted from a positive film onto a normal one.
+
+    ``keep_examples``: also return the first pairs' images under ``examples`` (for a panel; not JSON)."""
     rng = np.random.default_rng(seed)
     size = positives.shape[-1]
     _, cams = batched(scorer, positives)
@@ -97,7 +104,48 @@ def insertion_test(
         "goal": INSERTION_GOAL,
     }
     result["meets_goal"] = win_rate >= INSERTION_GOAL["win_rate"] and mean_gain >= INSERTION_GOAL["mean_gain"]
+    if keep_examples:
+        result["examples"] = [
+            (positives[i], gradcam_from_cam(cams[i], size), hot[i], random_region[i], p_hot[i], p_random[i])
+            for i in range(min(keep_examples, len(positives)))
+        ]
     return result
+
+
+def substitution_curve(
+    scorer: Scorer,
+    positives: np.ndarray,
+    normals: np.ndarray,
+    fractions: Sequence[float] = ROAD_FRACTIONS,
+    seed: int = 0,
+) -> dict:
+    """Deletion by real normal tissue: replace a positive film's hottest fraction (or random map cells of the
+    same area) with the same pixels of a NORMAL film. Real film texture replaces the region, so the
+    deletion adds neither haze nor a smooth patch. Faithful: P drops faster for the hot region."""
+    rng = np.random.default_rng(seed + 1)
+    size = positives.shape[-1]
+    p0, cams = batched(scorer, positives)
+    grid = tuple(int(v) for v in cams.shape[1:])
+    heats = [gradcam_from_cam(c, size) for c in cams]
+    bases = normals[rng.integers(0, len(normals), size=len(positives))]
+    hot_curve, random_curve = [], []
+    for fraction in fractions:
+        hot = [np.where(top_fraction_mask(h, fraction), b, f) for f, h, b in zip(positives, heats, bases)]
+        cells = [
+            np.where(random_cell_mask(f.shape, grid, fraction, rng), b, f)  # type: ignore[arg-type]
+            for f, b in zip(positives, bases)
+        ]
+        hot_curve.append(float(batched(scorer, np.stack(hot))[0].mean()))
+        random_curve.append(float(batched(scorer, np.stack(cells))[0].mean()))
+    return {
+        "films": len(positives),
+        "fractions_replaced": list(fractions),
+        "mean_p_before": float(p0.mean()),
+        "mean_p_hot_replaced": hot_curve,
+        "mean_p_random_cells_replaced": random_curve,
+        # mean over the fractions of P(random replaced) - P(hot replaced): > 0 when the hot region matters more
+        "random_minus_hot": float(np.mean(np.array(random_curve) - np.array(hot_curve))),
+    }
 
 
 def road_curve(scorer: Scorer, films: np.ndarray, fractions: Sequence[float] = ROAD_FRACTIONS, seed: int = 0) -> dict:
@@ -268,7 +316,8 @@ def explain_bundle(bundle_dir, predictor, records, seed: int = 0) -> dict:
             "normal_films_available": len(neg_records),
             "seed": seed,
         },
-        "insertion": insertion_test(onnx_scorer, positives, normals, seed=seed),
+        "insertion": insertion_test(onnx_scorer, positives, normals, seed=seed, keep_examples=8),
+        "substitution": substitution_curve(onnx_scorer, positives, normals, seed=seed),
         "road": road_curve(onnx_scorer, positives[:ROAD_FILMS], seed=seed),
         "sanity": sanity_check(
             build_scorer,

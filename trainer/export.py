@@ -181,6 +181,7 @@ def export(args) -> Path:
                     "seed",
                     "label_smoothing",
                     "intensity",
+                    "cutmix",
                 )
                 if k in hp
             },

@@ -97,3 +97,22 @@ def gradcam_panel(items: list[tuple[str, np.ndarray, np.ndarray]], path: Path) -
         ax.imshow(heat, cmap="jet", alpha=0.35, vmin=0, vmax=1)
         ax.set_title(caption, fontsize=8)
     _save(fig, path)
+
+
+def insertion_panel(examples: list, path: Path) -> None:
+    """Rows of the insertion test: the positive film with its map, the hot region pasted onto a NORMAL film,
+    and the random cells pasted; each with P(positive)."""
+    if not examples:
+        return
+    fig, axes = plt.subplots(len(examples), 3, figsize=(7.5, 2.6 * len(examples)), squeeze=False)
+    for row, (film, heat, hot, random_region, p_hot, p_random) in zip(axes, examples):
+        for ax in row:
+            ax.axis("off")
+        row[0].imshow(film, cmap="gray", vmin=0, vmax=1)
+        row[0].imshow(heat, cmap="jet", alpha=0.35, vmin=0, vmax=1)
+        row[0].set_title("positive film + map", fontsize=8)
+        row[1].imshow(hot, cmap="gray", vmin=0, vmax=1)
+        row[1].set_title(f"hot 20 % pasted: P={p_hot:.2f}", fontsize=8)
+        row[2].imshow(random_region, cmap="gray", vmin=0, vmax=1)
+        row[2].set_title(f"random cells pasted: P={p_random:.2f}", fontsize=8)
+    _save(fig, path)

@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from cxrviewer.core import PreprocessConfig, load_study, resize_to_input, standardize_intensity, to_model_input
 
-from .augment import AugmentConfig, augment_batch
+from .augment import AugmentConfig, augment_batch, cutmix_batch
 from .backbones import init_model, reestimate_folded_batchnorm
 from .calibration import choose_threshold, fit_temperature
 from .data import CLASS_NAMES, POSITIVE_CLASS, ImageRecord, scan_training_pool
@@ -162,6 +162,9 @@ def _train(args, ctx: DistContext) -> Path:
     rank_batch = args.batch_size // world
     cache_mode = getattr(args, "cache", "ram")
     augment = not getattr(args, "no_augment", False)
+    cutmix = float(getattr(args, "cutmix", 0.0) or 0.0)
+    if cutmix and ctx.distributed:
+        raise SystemExit("trainer train: --cutmix is not implemented under torchrun")
     max_steps = getattr(args, "max_steps", 0) or 0
 
     # the patient split is made once, on rank 0, and shared with every rank
@@ -336,6 +339,10 @@ def _train(args, ctx: DistContext) -> Path:
             x = x.float().div(255).unsqueeze(1)
             if augment:
                 x = augment_batch(x, aug, gen)
+            soft = None
+            if cutmix:  # soft targets: the area-weighted labels of the two films
+                x, soft = cutmix_batch(x, labels["train"][idx], len(CLASS_NAMES), cutmix, gen)
+                soft = soft.to(device, dtype)
             x = model_batch(x, config).to(device)
             if dtype != torch.float32:
                 x = x.to(dtype)
@@ -359,7 +366,8 @@ def _train(args, ctx: DistContext) -> Path:
                 )
                 loss = share * world
             else:
-                loss = F.cross_entropy(logits, y, weight=class_weights, label_smoothing=args.label_smoothing)
+                target = y if soft is None else soft
+                loss = F.cross_entropy(logits, target, weight=class_weights, label_smoothing=args.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
