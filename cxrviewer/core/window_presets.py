@@ -22,7 +22,7 @@ FILE_OWN, AUTOMATIC, FILE_WINDOW, ANATOMY = "file's own", "automatic", "file win
 # Lung: contrast spent on the dark half where lung texture lives (mediastinum and bone go white).
 # Soft tissue: the middle greys, for mediastinum, hila and behind the heart. Bone: the bright end.
 ANATOMY_PRESETS = (
-    ("Lung", 0.38, 0.62),
+    ("Lung", 0.40, 0.75),
     ("Soft tissue", 0.60, 0.50),
     ("Bone", 0.75, 0.45),
 )

@@ -1,0 +1,166 @@
+"""The reading-room tools in the main window, by their keys: presets, markers, ruler, readout, contours,
+comparison with a prior (linked zoom, pan and window). Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from cxrviewer.core.orientation_markers import Edges
+from cxrviewer.core.window_presets import window_to_fractions
+from cxrviewer.ui.image_view import PAN, RULER
+
+from ..conftest import DICOM_DIR, NATIVE_DIR, REPO
+from ..test_reading_tools import write_dicom
+
+SHOTS = REPO / "test-artifacts" / "screenshots"
+
+
+def tools(w):
+    return w.reading_room
+
+
+@pytest.fixture
+def make_window(make_window, qtbot):
+    """The main window with the reading-room tools (added here until the main window wires them itself)."""
+    from cxrviewer.ui import reading_room_actions
+
+    def make(**kwargs):
+        w = make_window(**kwargs)
+        if not hasattr(w, "reading_room"):
+            w.action_table.add(reading_room_actions.action_specs(w))
+            w.reading_room.sync()
+        w.activateWindow()  # keyboard shortcuts need the active window
+        qtbot.waitUntil(w.isActiveWindow)
+        return w
+
+    return make
+
+
+def press(qtbot, w, key, modifier=Qt.KeyboardModifier.NoModifier):
+    qtbot.keyClick(w, key, modifier)
+
+
+def save(widget, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / name
+    widget.grab().save(str(path))
+    return path
+
+
+def film_dicom(path: Path, source: Path, patient: str, date: str, **tags) -> Path:
+    """A real film's pixels as a 12-bit CR DICOM of ``patient`` taken on ``date``."""
+    grey = np.asarray(Image.open(source).convert("L"), dtype=np.uint16) * 16
+    write_dicom(
+        path,
+        grey,
+        PatientID=patient,
+        StudyDate=date,
+        PatientOrientation=["L", "F"],
+        ViewPosition="AP",
+        PixelSpacing=[0.14, 0.14],
+        **tags,
+    )
+    return path
+
+
+def test_window_presets_by_key_and_the_files_windows(make_window, qtbot, tmp_path):
+    path = tmp_path / "windows.dcm"
+    film_dicom(
+        path,
+        NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg",
+        "P7",
+        "20240102",
+        WindowCenter=["2000", "1200"],
+        WindowWidth=["4000", "1500"],
+        WindowCenterWidthExplanation=["STANDARD", "LUNG"],
+    )
+    w = make_window(paths=[path], wait_model=False)
+    presets = {p.name: p for p in tools(w).presets}
+    press(qtbot, w, Qt.Key.Key_2)
+    assert w.window_level == presets["Lung"].window
+    press(qtbot, w, Qt.Key.Key_4)
+    assert w.window_level == presets["Bone"].window
+    press(qtbot, w, Qt.Key.Key_W, Qt.KeyboardModifier.ShiftModifier)
+    assert w.window_level == (2000.0, 4000.0)
+    press(qtbot, w, Qt.Key.Key_W, Qt.KeyboardModifier.ShiftModifier)
+    assert w.window_level == (1200.0, 1500.0)
+    menu = w.action_table.submenus["tools.window_presets"]
+    names = [a.text() for a in menu.actions() if not a.isSeparator()]
+    assert names[0] == "File's own" and any(n.startswith("LUNG (W 1500 L 1200)") for n in names)
+    save(w, "reading-room-presets.png")
+
+
+def test_markers_follow_rotation_and_flip_in_the_window(make_window, qtbot):
+    w = make_window(paths=[DICOM_DIR / "RG1_J2KI.dcm"], wait_model=False)  # Patient Orientation L\F
+    assert w.view.markers.edges == Edges("H", "L", "F", "R")
+    press(qtbot, w, Qt.Key.Key_R)
+    assert w.view.markers.edges == Edges("R", "H", "L", "F")
+    press(qtbot, w, Qt.Key.Key_H)  # a screen-horizontal flip of the rotated film
+    assert w.view.markers.edges == Edges("R", "F", "L", "H")
+    save(w, "reading-room-markers-rotated-flipped.png")
+    press(qtbot, w, Qt.Key.Key_K)
+    assert not w.view.markers_visible
+    w.open_paths([NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg"])
+    assert w.view.markers is not None and w.view.markers.edges is None  # a JPEG: nothing invented
+
+
+def test_ruler_by_key_measures_in_mm_and_says_the_source(make_window, qtbot):
+    w = make_window(paths=[DICOM_DIR / "siim_acr_chest_pa.dcm"], wait_model=False)
+    press(qtbot, w, Qt.Key.Key_M)
+    assert w.view.tool == RULER and "Pixel Spacing" in w.view.calibration.source
+    vp = w.view.viewport()
+    a, b = QPoint(vp.width() // 3, vp.height() // 3), QPoint(vp.width() // 2, vp.height() * 2 // 3)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=a)
+    qtbot.mouseMove(vp, pos=b)
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
+    (m,) = w.view.ruler.measurements
+    p, q = w.view.file_point(QPointF(a)), w.view.file_point(QPointF(b))
+    expected = np.hypot(q[0] - p[0], q[1] - p[1]) * 0.168
+    assert m.length(w.view.calibration)[0] == pytest.approx(expected, rel=0.01)
+    assert "Measured" in w.statusBar().currentMessage()
+    qtbot.mouseMove(vp, pos=QPoint(vp.width() // 2, vp.height() // 2))
+    assert "value" in w.view.readout()
+    save(w, "reading-room-ruler.png")
+    press(qtbot, w, Qt.Key.Key_M, Qt.KeyboardModifier.ShiftModifier)
+    assert w.view.ruler.measurements == []
+    press(qtbot, w, Qt.Key.Key_M)
+    assert w.view.tool == PAN
+
+
+def test_comparison_with_a_prior_linked_zoom_pan_and_window(make_window, qtbot, tmp_path):
+    current = film_dicom(
+        tmp_path / "current.dcm", NATIVE_DIR / "PNEUMONIA" / "person23_bacteria_85.jpeg", "P42", "20240601"
+    )
+    prior = film_dicom(tmp_path / "prior.dcm", NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg", "P42", "20230105")
+    other = film_dicom(tmp_path / "other.dcm", NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg", "P9", "20220101")
+    w = make_window(paths=[current, prior, other], wait_model=False)
+    w.show_row(w.worklist.model.entries[0].row_id)
+    press(qtbot, w, Qt.Key.Key_C)
+    pane = tools(w).comparison
+    assert pane.is_open() and pane.prior.session.study.path == prior
+    assert pane.prior.caption.startswith("PRIOR")
+    press(qtbot, w, Qt.Key.Key_C, Qt.KeyboardModifier.ShiftModifier)
+    assert pane.linked
+    w.view.zoom(2.0)
+    w.view.horizontalScrollBar().setValue(w.view.horizontalScrollBar().value() + 40)
+    main_state, prior_state = w.view.view_state(), pane.prior.view_state()
+    assert prior_state == pytest.approx(main_state, abs=0.02)  # zoom relative to fit, centre as fractions
+    press(qtbot, w, Qt.Key.Key_2)  # lung preset on the current film
+    main_fr = window_to_fractions(w.study, w.window_level)
+    prior_fr = window_to_fractions(pane.prior.session.study, pane.prior.session.window_level)
+    assert prior_fr == pytest.approx(main_fr)
+    save(w, "reading-room-comparison.png")
+    press(qtbot, w, Qt.Key.Key_C, Qt.KeyboardModifier.ShiftModifier)  # unlinked: the prior stays put
+    w.view.zoom(1.5)
+    assert pane.prior.view_state()[0] == pytest.approx(prior_state[0], abs=0.02)
+    press(qtbot, w, Qt.Key.Key_C)
+    assert not pane.is_open()
+    w.show_row(w.worklist.model.entries[2].row_id)  # patient P9 has one study only
+    press(qtbot, w, Qt.Key.Key_C)
+    assert not pane.is_open() and "no other study" in w.statusBar().currentMessage()
+    assert not w.action_table.action("tools.compare").isChecked()
