@@ -76,3 +76,21 @@ def test_contours_of_the_oriented_map_are_the_oriented_contours(orientation):
     cx, cy = line.mean(axis=0)
     hot_y, hot_x = np.unravel_index(np.argmax(shown), shown.shape)
     assert abs(cx - (hot_x + 0.5)) < 2 and abs(cy - (hot_y + 0.5)) < 2
+
+
+def test_export_draws_the_same_lines_and_leaves_the_film_elsewhere():
+    from cxrviewer.core.rendering import CONTOUR_KEY, draw_heat_contours, export_image
+
+    gray = np.tile(np.linspace(40, 200, 400, dtype=np.uint8), (300, 1))
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    heat = blob(300, 400, cx=150, cy=120, sigma=50)
+    drawn = draw_heat_contours(rgb, heat)
+    changed = np.any(drawn != rgb, axis=2)
+    assert 0.005 < changed.mean() < 0.08  # thin lines, not a wash
+    ys, xs = np.nonzero((drawn[..., 0] > 220) & (drawn[..., 1] > 200) & (drawn[..., 2] < 90))
+    line = heat_contours(heat)[0].lines[0]
+    gaps = np.hypot(xs[:, None] - line[None, :, 0], ys[:, None] - line[None, :, 1]).min(axis=1)
+    assert xs.size > 100 and gaps.max() < 3  # the yellow pixels are the hottest-10 % line
+    assert not changed[:, 350:].any()  # far from the heat: the film untouched
+    with_key = export_image(drawn, ["banner"], heat_shown=False, heat_key=CONTOUR_KEY)
+    assert with_key.width == 400 and with_key.height > export_image(drawn, ["banner"], heat_shown=False).height

@@ -129,6 +129,51 @@ def composite(gray: np.ndarray, heat: np.ndarray | None, opacity: float) -> np.n
     return to_uint8(rgb)
 
 
+# the view's contour styles (cxrviewer/ui/heat_layer.py), for exports: hottest 10 % solid yellow, 20 % dashed orange
+CONTOUR_COLOURS = {0.10: ((255, 235, 40), False), 0.20: ((255, 140, 30), True)}
+CONTOUR_KEY = "lines: yellow = hottest 10 %, orange dashed = hottest 20 % of the map"
+
+
+def draw_heat_contours(rgb: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """``rgb`` (H, W, 3) uint8 with the contour lines of ``heat`` (H, W, oriented alike) drawn on it, as the
+    view draws them (a dark rim under each line); a line's width grows with the film so it survives a resize."""
+    from .heat_contours import heat_contours
+
+    if heat.shape != rgb.shape[:2]:
+        raise ValueError(f"heat map {heat.shape} does not match the image {rgb.shape[:2]}")
+    img = Image.fromarray(rgb, mode="RGB")
+    draw = ImageDraw.Draw(img)
+    width = max(2, round(max(img.size) / 500))
+    for contour in heat_contours(heat):
+        nearest = min(CONTOUR_COLOURS, key=lambda f: abs(f - contour.fraction))
+        colour, dashed = CONTOUR_COLOURS[nearest]
+        for line in contour.lines:
+            pieces = _dashes(line, 6.0 * width) if dashed else [line]
+            for piece in pieces:
+                points = [(float(x), float(y)) for x, y in piece]
+                if len(points) >= 2:
+                    draw.line(points, fill=(0, 0, 0), width=width + 2, joint="curve")
+                    draw.line(points, fill=colour, width=width, joint="curve")
+    return np.asarray(img)
+
+
+def _dashes(line: np.ndarray, dash: float) -> list[np.ndarray]:
+    """Split a polyline into pieces of ``dash`` length, every other one kept (a dashed line)."""
+    steps = np.hypot(*np.diff(line, axis=0).T)
+    along = np.concatenate([[0.0], np.cumsum(steps)])
+    keep = (along // dash).astype(int) % 2 == 0
+    pieces, current = [], []
+    for point, on in zip(line, keep):
+        if on:
+            current.append(point)
+        elif current:
+            pieces.append(np.array(current + [point]))
+            current = []
+    if current:
+        pieces.append(np.array(current))
+    return pieces
+
+
 def _font(size: int):
     try:
         return ImageFont.load_default(size=size)
@@ -144,10 +189,17 @@ def colour_bar(height: int, width: int) -> np.ndarray:
 
 
 def export_image(
-    rgb: np.ndarray, banner: list[str], heat_shown: bool, notes: list[str] | None = None, max_side: int = 2048
+    rgb: np.ndarray,
+    banner: list[str],
+    heat_shown: bool,
+    notes: list[str] | None = None,
+    max_side: int = 2048,
+    heat_key: str = "",
 ) -> Image.Image:
     """The exported view: the (oriented, composited) image under a black text strip with the banner and
-    AI lines, and a labelled colour scale on the right when the heat layer is shown."""
+    AI lines, and a labelled colour scale on the right when the heat layer is shown as a wash. ``heat_key``:
+    a line saying what the map shows (e.g. the meaning and :data:`CONTOUR_KEY` for contour lines); with
+    contours pass ``heat_shown=False`` and the key, as no colour scale applies."""
     img = Image.fromarray(rgb, mode="RGB")
     if max(img.size) > max_side:
         scale = max_side / max(img.size)
@@ -156,7 +208,7 @@ def export_image(
         )
     size = max(14, img.height // 55)
     font = _font(size)
-    lines = list(banner) + list(notes or [])
+    lines = list(banner) + list(notes or []) + ([heat_key] if heat_key else [])
     line_h = int(size * 1.35)
     strip = line_h * len(lines) + size
     bar_w = max(60, size * 4) if heat_shown else 0
