@@ -56,7 +56,9 @@ class ReadingRoomTools:
             self.view.value_probe = None
             return
         if study.path != self._path:
+            new_film = self._path is not None
             self._path = study.path
+            self.view.ruler.clear()  # measurements belong to the film they were made on
             self._tags = read_display_tags(study)
             self.presets = window_presets(study, self._tags)
             self._file_window = -1
@@ -64,6 +66,8 @@ class ReadingRoomTools:
             self.view.set_calibration(calibration(tags))
             self.view.value_probe = lambda r, c: (lambda v: v.text() if v else "")(pixel_value(study, tags, r, c))
             self._fill_preset_menu()
+            if new_film and self.comparison.is_open():
+                self.set_comparison(True)  # the next study: its own prior, or none
         self.view.set_geometry(study.shape, self.session.orientation)
         self.view.set_markers(orientation_markers(study.metadata, self.session.orientation))
         card = self.w.model_card
@@ -167,6 +171,8 @@ class ReadingRoomTools:
         return ""
 
     def _compare_off(self, message: str) -> None:
+        if self.comparison.is_open():
+            self.comparison.close()
         self.w.action_table.set_checked("tools.compare", False)
         self.w.statusBar().showMessage(message, 6000)
 

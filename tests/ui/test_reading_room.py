@@ -160,7 +160,10 @@ def test_comparison_with_a_prior_linked_zoom_pan_and_window(make_window, qtbot, 
     assert pane.prior.view_state()[0] == pytest.approx(prior_state[0], abs=0.02)
     press(qtbot, w, Qt.Key.Key_C)
     assert not pane.is_open()
-    w.show_row(w.worklist.model.entries[2].row_id)  # patient P9 has one study only
+    press(qtbot, w, Qt.Key.Key_C)
+    assert pane.is_open()
+    w.show_row(w.worklist.model.entries[2].row_id)  # the next study, of patient P9, has no prior: closed
+    assert not pane.is_open() and not w.action_table.action("tools.compare").isChecked()
     press(qtbot, w, Qt.Key.Key_C)
     assert not pane.is_open() and "no other study" in w.statusBar().currentMessage()
     assert not w.action_table.action("tools.compare").isChecked()
