@@ -109,3 +109,30 @@ def test_export_refuses_a_nonlinear_head_after_average_pooling():
     x = torch.randn(4, 3, 32, 32)
     with pytest.raises(ExportRefused):
         check_gap_linear_head(model, model[1], model[6], x)
+
+
+@pytest.mark.parametrize(("arch", "base", "size", "grid"), [("mobilenet_v2_os16", "mobilenet_v2", 112, 7)])
+def test_dilated_variant_keeps_the_weights_doubles_the_grid_and_stays_exact(arch, base, size, grid):
+    """Output stride 16 (last stage dilated): the same parameters as the stride-32 net, a map twice as fine,
+    and still global-average-pool -> linear, so the exported cam equals pytorch-grad-cam on real films."""
+    from cxrviewer.core import PreprocessConfig, load_study, preprocess
+    from trainer.backbones import init_model
+    from trainer.models import build_model, gradcam_layer
+
+    from .conftest import NATIVE_DIR
+
+    torch.manual_seed(0)
+    dilated, (mean, std), _, _ = init_model(arch, "imagenet")
+    dilated = dilated.eval()
+    plain = build_model(base).eval()
+    plain.load_state_dict(dilated.state_dict())  # loads unchanged: the same parameter names and shapes
+    config = PreprocessConfig(size, tuple(mean), tuple(std), "none")
+    films = sorted(NATIVE_DIR.glob("*/*.jpeg"))[:3]
+    x = torch.from_numpy(np.stack([preprocess(load_study(f).pixels, config) for f in films]))
+    layer = gradcam_layer(dilated, arch)
+    head = dilated.get_submodule("classifier.1")
+    assert check_gap_linear_head(dilated, layer, head, x, arch).grid == (grid, grid)
+    plain_grid = check_gap_linear_head(plain, gradcam_layer(plain, base), plain.get_submodule("classifier.1"), x).grid
+    assert plain_grid == ((size + 31) // 32,) * 2
+    graph = export_graph(dilated, layer, head, 1, size, half=False)
+    assert verify_graph(graph, dilated, layer, 1, x, batch=2)["max_cam_difference_vs_pytorch_grad_cam"] <= 1e-4
