@@ -11,7 +11,8 @@ import pytest
 
 from cxrviewer.__main__ import main
 from cxrviewer.core import load_study
-from cxrviewer.core.batch import assess_file, read_batch_csv, scan_folder
+from cxrviewer.core.batch import assess_file, assess_study, read_batch_csv, scan_folder
+from cxrviewer.core.reduced_decode import MIN_SIDE as REDUCED_MIN_SIDE
 from cxrviewer.core.result_csv import RESULT_COLUMNS
 
 from .conftest import DICOM_DIR, NATIVE_DIR, REPO
@@ -59,9 +60,14 @@ def test_batch_csv_matches_core_predictions(tmp_path, viewer_models_dir, viewer_
     assert len(rows) == len(list(p for p in NATIVE_DIR.rglob("*") if p.is_file()))  # one row per file found
     for path in images:
         row = by_path[str(path)]
-        pred = viewer_predictor.predict(load_study(path))
-        expected = assess_file(path, viewer_predictor)
+        # the batch decodes reduced for scoring (reduced_decode.py): the same as that decode, and within 0.005
+        # of the full decode (tests/test_reduced_decode.py holds that on all the native films)
+        reduced = load_study(path, min_side=REDUCED_MIN_SIDE)
+        pred = viewer_predictor.predict(reduced)
+        expected = assess_study(reduced, viewer_predictor)
         assert float(row["probability"]) == pytest.approx(pred.probability, abs=2e-6)
+        full = viewer_predictor.predict(load_study(path)).probability
+        assert float(row["probability"]) == pytest.approx(full, abs=5e-3)
         assert row["verdict"] == expected.verdict.value and row["label"] == expected.label
         assert float(row["threshold"]) == pytest.approx(pred.threshold, abs=1e-6)
         assert row["model"] == pred.model_name and row["verdict"] != "unreadable"

@@ -19,6 +19,7 @@ from .errors import StudyError
 from .heatmap_export import export_study_heatmap
 from .input_checks import Reference, check_study
 from .patient_age import age_evidence, format_years
+from .reduced_decode import MIN_SIDE as REDUCED_MIN_SIDE
 from .result_csv import RESULT_COLUMNS, result_row
 from .sniff import is_dicomdir, looks_like_study
 from .study import Study, load_study
@@ -115,10 +116,12 @@ def apply_prediction(result: StudyResult, pred) -> StudyResult:
     return result
 
 
-def load_or_refuse(path: Path) -> tuple[Study | None, StudyResult | None]:
-    """(study, None), or (None, an unreadable result whose error says why in one line). Never raises."""
+def load_or_refuse(path: Path, min_side: int | None = None) -> tuple[Study | None, StudyResult | None]:
+    """(study, None), or (None, an unreadable result whose error says why in one line). Never raises.
+
+    ``min_side``: decode reduced for scoring only (``load_study``; reduced_decode.py)."""
     try:
-        return load_study(path), None
+        return load_study(path, min_side=min_side), None
     except StudyError as exc:
         error = str(exc)
     except MemoryError:
@@ -156,11 +159,12 @@ def prepare_file(
 
 
 def prepare_study_file(
-    path: str | os.PathLike[str], predictor=None, reference: Reference | None = None
+    path: str | os.PathLike[str], predictor=None, reference: Reference | None = None, min_side: int | None = None
 ) -> tuple[StudyResult, np.ndarray | None, tuple[int, int] | None]:
-    """:func:`prepare_file` plus the study's pixel shape (H, W), which ``--heatmaps`` maps are resampled to."""
+    """:func:`prepare_file` plus the file's pixel shape (H, W), which ``--heatmaps`` maps are resampled to
+    (the file's own size, also when ``min_side`` decoded it reduced)."""
     path = Path(path)
-    study, refused = load_or_refuse(path)
+    study, refused = load_or_refuse(path, min_side)
     if study is None:
         return refused or StudyResult(path=path, error="unreadable", unreadable=True), None, None
     result = result_from_metadata(path, study.metadata)
@@ -168,11 +172,11 @@ def prepare_study_file(
         result.warnings = withhold_reasons(study, predictor, reference)
         if predictor is None:
             result.error = "no model available"
-            return result, None, study.shape
-        return result, predictor.model_input(study), study.shape
+            return result, None, study.file_shape
+        return result, predictor.model_input(study), study.file_shape
     except Exception as exc:  # noqa: BLE001
         result.error = f"{path.name}: scoring failed ({type(exc).__name__}: {exc})"
-        return result, None, study.shape
+        return result, None, study.file_shape
 
 
 def finish_prepared(
@@ -213,6 +217,7 @@ def run_batch(
     shard: tuple[int, int] | None = None,
     keep_results: bool = True,
     heatmaps_dir: str | os.PathLike[str] | None = None,
+    min_side: int | None = REDUCED_MIN_SIDE,
 ) -> list[StudyResult]:
     """Score every file under ``folder`` and write one CSV row per file found (skipped ones included).
 
@@ -227,6 +232,7 @@ def run_batch(
     overlaps inference); rows are written in path order and each study is scored at batch 1. Memory stays
     flat however many files there are when ``keep_results`` is False (the results are then not returned).
     ``heatmaps_dir``: also write each vouched-for study's map in its own pixel grid (``heatmap_export``).
+    ``min_side``: JPEG / JPEG 2000 decoded reduced for scoring (reduced_decode.py; None: full decode).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -276,7 +282,7 @@ def run_batch(
                     if item is None:
                         return
                     path, why = item
-                    job = None if why else pool.submit(prepare_study_file, path, predictor, reference)
+                    job = None if why else pool.submit(prepare_study_file, path, predictor, reference, min_side)
                     ahead.append((path, why, job))
 
             refill()

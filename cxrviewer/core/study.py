@@ -42,6 +42,13 @@ class Study:
         h, w = self.pixels.shape
         return int(h), int(w)
 
+    @property
+    def file_shape(self) -> tuple[int, int]:
+        """(H, W) of the file's own image: ``shape``, unless it was decoded reduced for scoring."""
+        if self.metadata.get("decode_scale", 1) != 1:
+            return int(self.metadata["rows"]), int(self.metadata["columns"])
+        return self.shape
+
     def render(self, centre: float, width: float) -> np.ndarray:
         """Display pixels for an interactive window (centre, width) given in raw units."""
         source = self.raw if self.raw is not None else self.pixels
