@@ -1,12 +1,16 @@
-"""Folder triage worklist: a sortable table (most suspicious first), progress bar and Cancel."""
+"""The worklist: one row per study (patient, study, its images as thumbnails), progress bar, Cancel, Re-sort.
+
+The order is stable while scoring: a new result never moves a row (so N / PgDn walk the list as it is seen);
+Re-sort (or a click on a column header) orders it again, most suspicious first by default. Rows are read
+once shown; "next unread" finds the next one in the order shown.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QColor
+import numpy as np
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -19,153 +23,56 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cxrviewer.core.anonymise import display_name, patient_label, study_date_label
-from cxrviewer.core.study_result import StudyResult
-from cxrviewer.core.verdict import COLOURS as VERDICT_COLOURS
+from .thumbnails import ROW_HEIGHT, ImagesDelegate, ThumbnailStore
+from .worklist_model import (
+    CANCELLED,
+    COL_IMAGES,
+    COL_PROBABILITY,
+    COL_VERDICT,
+    COLUMNS,
+    DONE,
+    MISSING,
+    QUEUED,
+    SORT_ROLE,
+    Entry,
+    ImageRef,
+    WorklistModel,
+    study_images,
+)
 
-COLUMNS = ("File", "Patient", "Date", "Probability", "AI verdict", "Status")
-_ROOT = QModelIndex()  # the invalid index Qt passes for a flat table; shared, never modified
-COL_PROBABILITY = 3
-COL_VERDICT = 4
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-QUEUED, DONE, CANCELLED = "queued", "done", "cancelled"
-
-
-@dataclass
-class Entry:
-    row_id: int
-    result: StudyResult
-    state: str = QUEUED
-
-    @property
-    def status_text(self) -> str:
-        if self.state == QUEUED:
-            return "queued"
-        if self.state == CANCELLED:
-            return "cancelled"
-        return self.result.status
-
-
-class WorklistModel(QAbstractTableModel):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.entries: list[Entry] = []
-        self._index: dict[int, int] = {}
-        self._next_id = 0
-        self.anonymise = False
-
-    # -- content ---------------------------------------------------------------------------------
-    def add(self, path: Path, result: StudyResult | None = None, state: str = QUEUED) -> int:
-        row = len(self.entries)
-        self.beginInsertRows(QModelIndex(), row, row)
-        entry = Entry(self._next_id, result or StudyResult(path=Path(path)), state)
-        self.entries.append(entry)
-        self._index[entry.row_id] = row
-        self._next_id += 1
-        self.endInsertRows()
-        return entry.row_id
-
-    def entry(self, row_id: int) -> Entry | None:
-        row = self._index.get(row_id)
-        return self.entries[row] if row is not None else None
-
-    def find_path(self, path: Path) -> Entry | None:
-        path = Path(path)
-        return next((e for e in self.entries if e.result.path == path), None)
-
-    def update(self, row_id: int, result: StudyResult | None = None, state: str | None = None) -> None:
-        row = self._index.get(row_id)
-        if row is None:
-            return
-        if result is not None:
-            self.entries[row].result = result
-        if state is not None:
-            self.entries[row].state = state
-        self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
-
-    def set_anonymise(self, on: bool) -> None:
-        self.anonymise = on
-        if self.entries:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self.entries) - 1, len(COLUMNS) - 1))
-
-    def clear(self) -> None:
-        self.beginResetModel()
-        self.entries.clear()
-        self._index.clear()
-        self.endResetModel()
-
-    def results(self) -> list[StudyResult]:
-        return [e.result for e in self.entries]
-
-    # -- Qt model --------------------------------------------------------------------------------
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:  # noqa: N802 - Qt's name
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:  # noqa: N802 - Qt's name
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        e = self.entries[index.row()]
-        r, col = e.result, index.column()
-        meta = {"patient_name": r.patient_name, "patient_id": r.patient_id, "study_date": r.study_date}
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col == 0:
-                return display_name(r.path, self.anonymise, index.row())
-            if col == 1:
-                return patient_label(meta, self.anonymise)
-            if col == 2:
-                return study_date_label(meta, self.anonymise)
-            if col == 3:
-                if r.probability is None or e.state != DONE:
-                    return ""
-                return f"{r.probability:.2f}" if r.verdict.scored else "—"  # withheld: no score on the list
-            if col == 4:
-                return r.verdict.short if e.state == DONE else ""
-            return e.status_text
-        if role == SORT_ROLE:
-            if col in (COL_PROBABILITY, COL_VERDICT):  # calls by probability, then withheld, then unreadable
-                if e.state != DONE:
-                    return -10.0
-                rank = r.verdict.sort_rank
-                return -float(rank) if rank else float(r.probability or 0.0)
-            return str(self.data(index, Qt.ItemDataRole.DisplayRole) or "").lower()
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if col == 0 and not self.anonymise:
-                return str(r.path)
-            if col in (3, 4, 5):
-                return e.status_text
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if e.state != DONE:
-                return QColor(150, 150, 150)
-            if col in (3, 4, 5):
-                return QColor(VERDICT_COLOURS[r.verdict])
-        if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROBABILITY:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+__all__ = [
+    "CANCELLED",
+    "COL_PROBABILITY",
+    "COL_VERDICT",
+    "COLUMNS",
+    "DONE",
+    "MISSING",
+    "QUEUED",
+    "Entry",
+    "ImageRef",
+    "WorklistModel",
+    "WorklistWidget",
+    "study_images",
+]
+COLUMN_WIDTHS = (22, 200, 110, 150, 85, 130, 80, 100)
 
 
 class WorklistWidget(QWidget):
     study_selected = Signal(int)  # row id
     cancel_requested = Signal()
     export_requested = Signal()
+    clear_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.model = WorklistModel(self)
+        self.thumbnails = ThumbnailStore()
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
-        self.proxy.setDynamicSortFilter(True)
+        self.proxy.setDynamicSortFilter(False)  # results do not move rows; sort on request
         self.table = QTableView()
         self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -173,14 +80,18 @@ class WorklistWidget(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+        self.table.setItemDelegateForColumn(COL_IMAGES, ImagesDelegate(self.thumbnails, self.entry_at, self.table))
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in enumerate((220, 170, 90, 100, 110)):
+        header.setSortIndicatorShown(True)
+        header.sectionClicked.connect(self._header_clicked)
+        for col, width in enumerate(COLUMN_WIDTHS):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
-        self.sort_by_probability()  # most suspicious first, from the start
+        self._sort = (COL_PROBABILITY, Qt.SortOrder.DescendingOrder)
+        self.model.dataChanged.connect(self._note_result)
 
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -188,6 +99,12 @@ class WorklistWidget(QWidget):
         self.cancel = QPushButton("Cancel")
         self.cancel.setVisible(False)
         self.cancel.clicked.connect(self.cancel_requested)
+        self.resort_button = QPushButton("Re-sort")
+        self.resort_button.setToolTip("Order the list again (new results do not move rows while you read)")
+        self.resort_button.clicked.connect(self.resort)
+        self.clear_button = QPushButton("Clear")
+        self.clear_button.setToolTip("Close every study of the worklist")
+        self.clear_button.clicked.connect(self.clear_requested)
         self.export = QPushButton("Export CSV…")
         self.export.clicked.connect(self.export_requested)
         self.summary = QLabel("")
@@ -197,35 +114,104 @@ class WorklistWidget(QWidget):
         bar.addWidget(self.progress, 1)
         bar.addWidget(self.cancel)
         bar.addStretch(0)
-        bar.addWidget(self.export)
+        for button in (self.resort_button, self.clear_button, self.export):
+            bar.addWidget(button)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.table, 1)
         lay.addLayout(bar)
+        self.sort_by_probability()
 
-    def _row_changed(self, current, _previous) -> None:
-        if current.isValid():
-            src = self.proxy.mapToSource(current)
-            self.study_selected.emit(self.model.entries[src.row()].row_id)
+    # -- order ------------------------------------------------------------------------------------
+    def _header_clicked(self, column: int) -> None:
+        order = self.table.horizontalHeader().sortIndicatorOrder()
+        self._sort = (column, order)
+        self.resort()
 
     def sort_by_probability(self) -> None:
-        self.table.sortByColumn(COL_PROBABILITY, Qt.SortOrder.DescendingOrder)
+        """Most suspicious first (calls by probability, then withheld, then unreadable), now."""
+        self._sort = (COL_PROBABILITY, Qt.SortOrder.DescendingOrder)
+        self.resort()
+
+    def resort(self) -> None:
+        """Order the rows again by the chosen column; the row selected stays selected."""
+        column, order = self._sort
+        self.proxy.sort(column, order)
+        self.table.horizontalHeader().setSortIndicator(column, order)
+        self.model.new_results = 0
+        self.resort_button.setText("Re-sort")
+        current = self.current_row_id()
+        if current is not None:
+            self.table.scrollTo(self._proxy_index(current))
+
+    def _note_result(self, *_args) -> None:
+        if self.model.new_results:
+            self.resort_button.setText(f"Re-sort ({self.model.new_results} new)")
 
     def visible_row_ids(self) -> list[int]:
-        """Row ids in the order the table shows them (after sorting)."""
+        """Row ids in the order the table shows them."""
         return [
             self.model.entries[self.proxy.mapToSource(self.proxy.index(r, 0)).row()].row_id
             for r in range(self.proxy.rowCount())
         ]
 
+    def top_row_id(self) -> int | None:
+        """The row on top of the list as shown (what to show first after a folder opens)."""
+        if self.proxy.rowCount() == 0:
+            return None
+        return self.model.entries[self.proxy.mapToSource(self.proxy.index(0, 0)).row()].row_id
+
+    def next_unread_row_id(self, after: int | None) -> int | None:
+        """The next unread row after ``after`` in the order shown (wrapping round); None when all are read."""
+        order = self.visible_row_ids()
+        start = order.index(after) + 1 if after in order else 0
+        for row_id in order[start:] + order[:start]:
+            entry = self.model.entry(row_id)
+            if entry is not None and not entry.read and row_id != after:
+                return row_id
+        return None
+
+    # -- selection --------------------------------------------------------------------------------
+    def entry_at(self, proxy_index) -> Entry | None:
+        src = self.proxy.mapToSource(proxy_index)
+        return self.model.entries[src.row()] if src.isValid() and src.row() < len(self.model.entries) else None
+
+    def _proxy_index(self, row_id: int):
+        row = self.model.row_of(row_id)
+        return self.proxy.mapFromSource(self.model.index(row, 0)) if row is not None else self.proxy.index(-1, -1)
+
+    def current_row_id(self) -> int | None:
+        entry = self.entry_at(self.table.currentIndex())
+        return entry.row_id if entry is not None else None
+
+    def _row_changed(self, current, _previous) -> None:
+        entry = self.entry_at(current) if current.isValid() else None
+        if entry is not None:
+            self.study_selected.emit(entry.row_id)
+
     def select_row_id(self, row_id: int) -> None:
-        row = self.model._index.get(row_id)
-        if row is None:
-            return
-        idx = self.proxy.mapFromSource(self.model.index(row, 0))
+        idx = self._proxy_index(row_id)
         if idx.isValid():
             self.table.selectRow(idx.row())
             self.table.scrollTo(idx)
+
+    # -- content ----------------------------------------------------------------------------------
+    def set_thumbnail(self, path: Path, pixels: np.ndarray) -> None:
+        if self.thumbnails.put(path, pixels):
+            entry = self.model.find_path(path)
+            if entry is not None:
+                row = self.model.row_of(entry.row_id)
+                if row is not None:
+                    self.model.dataChanged.emit(self.model.index(row, COL_IMAGES), self.model.index(row, COL_IMAGES))
+
+    def clear(self) -> None:
+        """Close every row (the caller forgets their scoring first)."""
+        self.model.clear()
+        self.thumbnails.clear()
+        self.summary.setText("")
+        self.summary.setToolTip("")
+        self.resort_button.setText("Re-sort")
+        self.set_progress(0, 0, False)
 
     def set_progress(self, done: int, total: int, running: bool) -> None:
         self.progress.setMaximum(max(total, 1))

@@ -1,0 +1,145 @@
+"""The worklist widget on its own: rows per study from the study index (PA + lateral one row, a PNG a study of
+its own), thumbnails, read / unread and next unread, the folder column, a stable order, file missing, clear."""
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.uid import generate_uid
+
+from cxrviewer.core import load_study
+from cxrviewer.core.decode_pool import thumbnail
+from cxrviewer.core.study_index import build_study_index
+from cxrviewer.core.study_result import StudyResult
+from cxrviewer.ui.worklist import DONE, MISSING, WorklistWidget
+from cxrviewer.ui.worklist_model import (
+    COL_FOLDER,
+    COL_IMAGES,
+    COL_PROBABILITY,
+    COL_READ,
+    COL_STATUS,
+    UNREAD_MARK,
+    index_rows,
+)
+
+from ..conftest import DICOM_DIR, NATIVE_DIR
+
+CHEST = DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm"
+
+
+def film(path: Path, patient: str, study: str, view: str, number: int) -> Path:
+    ds = pydicom.dcmread(CHEST)
+    ds.PatientID, ds.PatientName = patient, f"Doe^{patient}"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber, ds.ViewPosition = "20240102", number, number, view
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path)
+    return path
+
+
+@pytest.fixture
+def studies_folder(tmp_path):
+    root = tmp_path / "ward"
+    study = generate_uid()
+    film(root / "p1" / "IM-0001", "P1", study, "LL", 2)  # the lateral first in path order
+    film(root / "p1" / "IM-0002", "P1", study, "PA", 1)
+    film(root / "p2" / "IM-0001", "P2", generate_uid(), "AP", 1)
+    jpeg = sorted((NATIVE_DIR / "NORMAL").glob("*.jpeg"))[0]
+    (root / "loose").mkdir()
+    Image.open(jpeg).convert("L").save(root / "loose" / "film.png")  # a PNG: a study of its own
+    return root, study
+
+
+def make_worklist(qtbot, folder):
+    widget = WorklistWidget()
+    qtbot.addWidget(widget)
+    widget.resize(1100, 320)
+    rows = index_rows(build_study_index([folder]))
+    ids = widget.model.add_many([(p, images) for p, images, _ in rows])
+    for row_id, (_, _, result) in zip(ids, rows):
+        widget.model.entry(row_id).result = result
+    return widget, ids
+
+
+def test_pa_and_lateral_are_one_row_scored_from_the_frontal(qtbot, studies_folder):
+    root, study = studies_folder
+    widget, ids = make_worklist(qtbot, root)
+    assert len(ids) == 3  # P1's PA + LL study, P2's AP, the PNG on its own
+    entries = [widget.model.entry(r) for r in ids]
+    pa_lat = next(e for e in entries if len(e.images) == 2)
+    assert pa_lat.result.path == root / "p1" / "IM-0002"  # the frontal image is the one scored
+    assert [(i.view, i.scored) for i in pa_lat.images] == [("PA", True), ("LL", False)]
+    assert pa_lat.result.study_instance_uid == study
+    index = widget.model.index(widget.model.row_of(pa_lat.row_id), COL_IMAGES)
+    assert widget.model.data(index) == "PA + LL (1 not scored)"
+    # the lateral's path finds the same row
+    assert widget.model.find_path(root / "p1" / "IM-0001").row_id == pa_lat.row_id
+    png = next(e for e in entries if e.result.path.suffix == ".png")
+    assert len(png.images) == 1 and png.images[0].scored
+    folders = {widget.model.data(widget.model.index(widget.model.row_of(e.row_id), COL_FOLDER)) for e in entries}
+    assert folders == {"p1", "p2", "loose"}  # the folder column: the parent folder's name
+
+
+def test_read_unread_next_unread_and_stable_order(qtbot, studies_folder):
+    root, _ = studies_folder
+    widget, ids = make_worklist(qtbot, root)
+    order = widget.visible_row_ids()
+    assert widget.top_row_id() == order[0]
+    model = widget.model
+    assert all(model.data(model.index(model.row_of(r), COL_READ)) == UNREAD_MARK for r in ids)
+    model.set_read(order[0])
+    assert model.data(model.index(model.row_of(order[0]), COL_READ)) == ""
+    assert widget.next_unread_row_id(order[0]) == order[1]
+    model.set_read(order[1])
+    assert widget.next_unread_row_id(order[1]) == order[2]
+    assert widget.next_unread_row_id(order[2]) is None or widget.next_unread_row_id(order[2]) == order[2]
+    # a result for the last row does not move it while the reader is on the list; Re-sort does
+    last = order[-1]
+    model.update(
+        last, result=StudyResult(path=model.entry(last).result.path, probability=0.99, threshold=0.5), state=DONE
+    )
+    assert widget.visible_row_ids() == order and "1 new" in widget.resort_button.text()
+    widget.resort()
+    assert widget.visible_row_ids()[0] == last and widget.resort_button.text() == "Re-sort"
+
+
+def test_deleted_file_is_marked_missing_not_scored(qtbot, studies_folder):
+    root, _ = studies_folder
+    widget, ids = make_worklist(qtbot, root)
+    model = widget.model
+    png = next(r for r in ids if model.entry(r).result.path.suffix == ".png")
+    path = model.entry(png).result.path
+    model.update(png, result=StudyResult(path=path, probability=0.01, threshold=0.5, model="m"), state=DONE)
+    row = model.row_of(png)
+    assert model.data(model.index(row, COL_PROBABILITY)) == "0.01"
+    path.unlink()
+    assert model.mark_missing() == [png]
+    assert model.data(model.index(row, COL_STATUS)) == MISSING
+    assert model.data(model.index(row, COL_PROBABILITY)) == ""
+
+
+def test_thumbnails_drawn_and_clear(qtbot, studies_folder, tmp_path):
+    root, _ = studies_folder
+    widget, ids = make_worklist(qtbot, root)
+    widget.show()
+    for entry in widget.model.entries:
+        for image in entry.images:
+            widget.set_thumbnail(image.path, thumbnail(load_study(image.path)))
+    qtbot.wait(50)
+    shot = widget.grab()
+    out = Path("test-artifacts/screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    shot.save(str(out / "worklist_grouped.png"))
+    # the thumbnail column carries picture content (not a flat background) in every row
+    img = shot.toImage()
+    x0 = widget.table.columnViewportPosition(COL_IMAGES) + widget.table.verticalHeader().width() + 6
+    for r in range(len(ids)):
+        y = widget.table.rowViewportPosition(r) + widget.table.horizontalHeader().height() + 8
+        values = [img.pixelColor(x0 + dx, y + dy).lightness() for dx in range(0, 36, 3) for dy in range(0, 30, 3)]
+        assert np.std(values) > 5, r
+    widget.clear()
+    assert widget.model.rowCount() == 0 and widget.top_row_id() is None
+    assert widget.thumbnails.get(ids and root / "p2" / "IM-0001") is None
