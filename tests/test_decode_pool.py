@@ -66,3 +66,17 @@ def test_cancelled_scoring_decodes_are_skipped_and_errors_are_one_line(tmp_path)
             assert job.study is None and job.error and "\n" not in job.error
     finally:
         pool.shutdown()
+
+
+def test_scoring_takes_the_screens_decode_instead_of_decoding_again():
+    pool = DecodePool(workers=1, max_ahead=2)
+    try:
+        path = DICOM_DIR / "RG1_J2KI.dcm"
+        screen, screen_done = _collect(pool, [path], for_screen=True)
+        assert screen_done.wait(60)
+        scoring, scoring_done = _collect(pool, [path], min_side=MIN_SIDE)
+        assert scoring_done.wait(30)
+        assert scoring[0].reused and scoring[0].study is screen[0].study
+        assert pool.decoded == 1  # decoded once, for the screen and for scoring
+    finally:
+        pool.shutdown()

@@ -20,6 +20,7 @@ import os
 import queue
 import threading
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ PRIORITY_SCREEN = 0
 PRIORITY_OTHER = 1  # folder indexing
 PRIORITY_SCORING = 2
 THUMBNAIL_SIDE = 64
+SCREEN_KEPT = 4  # screen decodes remembered for scoring (as many as the viewer's own study cache)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class DecodeJob:
     error: str = ""  # one line when the file could not be decoded
     cancelled: bool = False
     thumbnail: np.ndarray | None = None  # (h, w) uint8, longer side THUMBNAIL_SIDE, from the same decode
+    reused: bool = False  # scoring took the study already decoded for the screen (no second decode)
     on_done: Callable[[DecodeJob], None] = field(default=lambda job: None, repr=False)
 
 
@@ -80,6 +83,7 @@ class DecodePool:
         self._threads = [threading.Thread(target=self._work, name=f"cxr-decode-{i}", daemon=True) for i in range(count)]
         self.decoded = 0  # files decoded so far (a test reads it to prove that nothing is decoded twice)
         self._lock = threading.Lock()
+        self._on_screen: OrderedDict[Path, Study] = OrderedDict()  # the last few screen decodes, for scoring
         for t in self._threads:
             t.start()
 
@@ -103,6 +107,13 @@ class DecodePool:
     def run(self, fn: Callable[[], None]) -> None:
         """Other file work (scanning and indexing a folder) on the pool, ahead of scoring decodes."""
         self._queue.put((PRIORITY_OTHER, next(self._order), fn))
+
+    def shown(self, path: Path, study: Study) -> None:
+        """A study decoded elsewhere for the screen: scoring it takes this one too."""
+        with self._lock:
+            self._on_screen[Path(path)] = study
+            while len(self._on_screen) > SCREEN_KEPT:
+                self._on_screen.popitem(last=False)
 
     def release(self) -> None:
         """The model has taken one scoring study: one more may be decoded ahead."""
@@ -138,9 +149,19 @@ class DecodePool:
         return not job.for_screen and job.cancel is not None and job.cancel.is_set()
 
     def _decode(self, job: DecodeJob) -> None:
+        with self._lock:
+            shown = self._on_screen.get(job.path) if not job.for_screen and job.frame == 0 else None
+        if shown is not None:  # the screen's full decode serves scoring too
+            job.study, job.reused = shown, True
+            job.on_done(job)
+            return
         job.study, job.error = decode(job.path, job.min_side, job.frame)
         with self._lock:
             self.decoded += 1
+            if job.for_screen and job.study is not None and job.frame == 0:
+                self._on_screen[job.path] = job.study
+                while len(self._on_screen) > SCREEN_KEPT:
+                    self._on_screen.popitem(last=False)
         if job.study is not None and job.thumbnail is None:
             try:
                 job.thumbnail = thumbnail(job.study)
