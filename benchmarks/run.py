@@ -301,6 +301,10 @@ def main(argv=None) -> int:
         results.append(bench_model(path, args.repeats))
     info["load_after"] = os.getloadavg()[0]
     write_results(Path(args.out), info, results, apps, torch_import_s)
+    print("folder triage, reduced decode beside the full decode …", file=sys.stderr)
+    import triage  # benchmarks/triage.py: its own section of the same file
+
+    triage.update_results(Path(args.out), triage.section([triage.bench_bundle(b, 3) for b in bundle_dirs]))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
