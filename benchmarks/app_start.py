@@ -47,6 +47,7 @@ def main():
         app.processEvents()
         time.sleep(0.002)
     scored_mem = mem()
+    window.set_heat_on_negative(True)  # the study shown may be negative: its map is then drawn only when asked
     window.set_gradcam_visible(True)
     t = time.time()
     while window.current_heat() is None and time.time() - t < 60:

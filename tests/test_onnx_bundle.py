@@ -107,6 +107,7 @@ assert all(e.result.scored for e in w.worklist.model.entries)
 from cxrviewer.core.verdict import Verdict
 entry = next(e for e in w.worklist.model.entries if e.result.verdict is not Verdict.WITHHELD)
 w.show_row(entry.row_id)
+w.set_heat_on_negative(True)  # a negative verdict draws no map unless asked
 w.set_gradcam_visible(True)
 assert wait(lambda: w.current_heat() is not None), "no Grad-CAM"
 for bundle in list_bundles(sys.argv[2]):

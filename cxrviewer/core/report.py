@@ -20,17 +20,26 @@ DISCLAIMER = (
 )
 
 
-def worklist_rows(results: Sequence[StudyResult], anonymise: bool) -> list[dict]:
-    return [result_row(r, anonymise, i) for i, r in enumerate(results)]
+def worklist_rows(
+    results: Sequence[StudyResult], anonymise: bool, indices: Sequence[int | None] | None = None
+) -> list[dict]:
+    """``indices``: each row's "study N" index as the screen shows it (default: the order given)."""
+    numbers = list(indices) if indices is not None else list(range(len(results)))
+    return [result_row(r, anonymise, i) for r, i in zip(results, numbers)]
 
 
-def write_worklist_csv(results: Sequence[StudyResult], path: str | os.PathLike, anonymise: bool) -> Path:
+def write_worklist_csv(
+    results: Sequence[StudyResult],
+    path: str | os.PathLike,
+    anonymise: bool,
+    indices: Sequence[int | None] | None = None,
+) -> Path:
     """Write the worklist (in the given order). Anonymised exports carry no name, ID, date or file path."""
     path = Path(path)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
-        writer.writerows(worklist_rows(results, anonymise))
+        writer.writerows(worklist_rows(results, anonymise, indices))
     return path
 
 

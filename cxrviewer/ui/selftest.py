@@ -81,7 +81,6 @@ class SelfTest:
         self.steps: list[dict] = []
         self.started = time.time()
         self.main_thread = threading.get_ident()
-        self.worker_threads: dict[str, set[int]] = {"score": set(), "gradcam": set()}
         self.window: Any = None  # MainWindow once "main window and model" ran; later steps check it ran
         self.app: Any = None
         self.failed_hard = False
@@ -331,7 +330,6 @@ class SelfTest:
             from PySide6.QtCore import QSettings
             from PySide6.QtWidgets import QApplication
 
-            from . import workers
             from .main_window import MainWindow
             from .theme import apply_dark_theme
 
@@ -340,7 +338,6 @@ class SelfTest:
             self.app.setApplicationName("cxrviewer")
             apply_dark_theme(self.app)
             d["qt_platform"] = self.app.platformName()
-            self._instrument_workers(workers)
             self.settings_dir = self.out / "settings"
             settings = QSettings(str(self.settings_dir / "cxrviewer.ini"), QSettings.Format.IniFormat)
             w = self.window = MainWindow(models_dir=str(self.models_dir), model=self.model_arg, settings=settings)
@@ -358,21 +355,6 @@ class SelfTest:
                 w.model_state == "ready",
                 "no model could be loaded: " + "; ".join([w.panel.model_status.text()] + extra),
             )
-
-    def _instrument_workers(self, workers) -> None:
-        """Record which thread scores and computes Grad-CAM (must be the worker, never the UI thread)."""
-        from cxrviewer.core.predictor import Predictor
-
-        def recording(kind, fn):
-            def wrapper(*args, **kwargs):
-                self.worker_threads[kind].add(threading.get_ident())
-                return fn(*args, **kwargs)
-
-            return wrapper
-
-        workers.assess_file = recording("score", workers.assess_file)
-        workers.assess_study = recording("score", workers.assess_study)
-        setattr(Predictor, "gradcam", recording("gradcam", Predictor.gradcam))  # noqa: B010 - instrumenting a class method on purpose
 
     def step_scoring(self) -> None:
         if not self.can_run("scoring on the worker thread", ("main window and model",)):
@@ -400,7 +382,8 @@ class SelfTest:
                     "error": r.error,
                 }
             d["studies"] = rows
-            d["worker_threads"] = len(self.worker_threads["score"])
+            threads = w.service.worker_threads
+            d["worker_threads"] = len(threads["score"])
             require(sorted(rows) == [p.name for p in self.demo], f"worklist holds {sorted(rows)}")
             for name, r in rows.items():
                 require(r["state"] == DONE and not r["error"], f"{name}: {r['error'] or r['state']}")
@@ -408,8 +391,8 @@ class SelfTest:
                 require(p is not None and math.isfinite(p) and 0.0 <= p <= 1.0, f"{name}: probability {p}")
                 allowed = (*class_names, "") if r["verdict"] not in ("positive", "negative") else class_names
                 require(r["label"] in allowed, f"{name}: label {r['label']!r} for verdict {r['verdict']}")
-            require(self.worker_threads["score"], "scoring never ran")
-            require(self.main_thread not in self.worker_threads["score"], "a study was scored on the UI thread")
+            require(threads["score"], "scoring never ran")
+            require(self.main_thread not in threads["score"], "a study was scored on the UI thread")
 
     def step_gradcam(self) -> None:
         if not self.can_run("Grad-CAM on the worker thread", ("scoring on the worker thread",)):
@@ -420,6 +403,7 @@ class SelfTest:
             from cxrviewer.core.verdict import Verdict
 
             w = self.window
+            w.set_heat_on_negative(True)  # every scored demo film gets its map (negatives hide it by default)
             maps = {}
             for path in self.demo:
                 entry = w.worklist.model.find_path(path)
@@ -459,8 +443,9 @@ class SelfTest:
                 }
             require(any("shape" in m for m in maps.values()), "no demo study got a heat map")
             d["maps"] = maps
-            require(self.worker_threads["gradcam"], "Grad-CAM never ran")
-            require(self.main_thread not in self.worker_threads["gradcam"], "Grad-CAM ran on the UI thread")
+            threads = w.service.worker_threads["gradcam"]
+            require(threads, "Grad-CAM never ran")
+            require(self.main_thread not in threads, "Grad-CAM ran on the UI thread")
 
     def step_render(self) -> None:
         if not self.can_run("render offscreen", ("main window and model",)):

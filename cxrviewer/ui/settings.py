@@ -1,4 +1,5 @@
-"""Persistent settings (QSettings): last folder, heat opacity, model, window size, recent files, anonymise."""
+"""Persistent settings (QSettings): last folder, heat opacity, model, window size and panel layout, recent files,
+anonymise, heat map on negative studies."""
 
 from __future__ import annotations
 
@@ -51,6 +52,24 @@ class AppSettings:
     @anonymise.setter
     def anonymise(self, value: bool) -> None:
         self.qs.setValue("anonymise", bool(value))
+
+    @property
+    def heat_on_negative(self) -> bool:
+        return self._get("heat_on_negative", False, bool)
+
+    @heat_on_negative.setter
+    def heat_on_negative(self, value: bool) -> None:
+        self.qs.setValue("heat_on_negative", bool(value))
+
+    @property
+    def dock_state(self) -> QByteArray | None:
+        """The panels' layout (QMainWindow.saveState), saved with the window geometry."""
+        value = self.qs.value("dock_state")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    @dock_state.setter
+    def dock_state(self, value: QByteArray) -> None:
+        self.qs.setValue("dock_state", value)
 
     @property
     def geometry(self) -> QByteArray | None:

@@ -2,6 +2,9 @@
 
 The fit scores every film in the chosen folder, so it runs on the model worker; the profile is saved and the
 model reloaded (every open study re-scored at the new operating point) back on the UI thread.
+
+Also the worked example of contributing to the action table (see ``actions.py``): :func:`action_specs`
+returns this module's entries, and the main window adds them with one line.
 """
 
 from __future__ import annotations
@@ -12,6 +15,32 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog
 from cxrviewer.core.bundle import load_bundle
 from cxrviewer.core.site_calibration import CalibrationError, calibrate, describe, reset_profile, save_profile
 
+from .actions import ActionSpec
+
+
+def action_specs(window) -> list[ActionSpec]:
+    """AI ▸ Calibrate for This Site… and AI ▸ Reset Site Calibration."""
+    calibration = SiteCalibrationActions(window)
+    window.site_calibration = calibration  # kept alive with the window (its signals' receiver)
+    return [
+        ActionSpec(
+            "ai.calibrate_site",
+            "AI",
+            "Calibrate for This &Site…",
+            calibration.ask_and_calibrate,
+            help="Fit the threshold on a folder of this site's labelled films",
+            group="site",
+        ),
+        ActionSpec(
+            "ai.reset_site",
+            "AI",
+            "&Reset Site Calibration",
+            calibration.reset,
+            help="Back to the shipped threshold",
+            group="site",
+        ),
+    ]
+
 
 class _Signals(QObject):
     done = Signal(object)  # SiteProfile
@@ -19,18 +48,11 @@ class _Signals(QObject):
 
 
 class SiteCalibrationActions:
-    def __init__(self, window, menu):
+    def __init__(self, window):
         self.window = window
         self.signals = _Signals()
         self.signals.done.connect(self._on_done)
         self.signals.failed.connect(self._on_failed)
-        window._action(
-            menu,
-            "Calibrate for This &Site…",
-            self.ask_and_calibrate,
-            help_text="Fit the threshold on a folder of this site's labelled films",
-        )
-        window._action(menu, "&Reset Site Calibration", self.reset, help_text="Back to the shipped threshold")
 
     def _bundle_dir(self):
         name = self.window.panel.model_box.currentData()
@@ -47,7 +69,7 @@ class SiteCalibrationActions:
     def start(self, folder: str, target: float) -> None:
         bundle_dir = self._bundle_dir()
         if bundle_dir is None:
-            self.window._report("Site calibration needs a model; none is loaded.")
+            self.window.report("Site calibration needs a model; none is loaded.")
             return
         self.window.statusBar().showMessage(f"Calibrating on {folder}…")
 
@@ -67,7 +89,7 @@ class SiteCalibrationActions:
         self.window.reload_model()
 
     def _on_failed(self, message: str) -> None:
-        self.window._report(message)
+        self.window.report(message)
 
     def reset(self) -> None:
         bundle_dir = self._bundle_dir()

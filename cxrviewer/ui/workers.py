@@ -19,6 +19,7 @@ from cxrviewer.core.batch import StudyResult, assess_file, assess_study
 from cxrviewer.core.bundle import load_bundle
 from cxrviewer.core.errors import BundleError
 from cxrviewer.core.input_checks import Reference, load_reference
+from cxrviewer.core.scoring_queue import ScoreRequest
 from cxrviewer.core.study import Study
 
 if TYPE_CHECKING:  # imported in the worker when a model loads: onnxruntime stays out of the UI's start
@@ -61,14 +62,15 @@ class ModelService(QObject):
         self.pool.setMaxThreadCount(1)
         self.signals = ServiceSignals()
         self._predictor: Predictor | None = None
-        self._cancel = threading.Event()
+        self._shutting_down = threading.Event()
         self.generation = 0
         self._loaded_generation = 0  # generation whose load has finished (self._predictor belongs to it)
         self._pending_load: Callable[[], None] = lambda: None  # the latest load_model's work
-        self._tickets = 0
         self.model_name = ""
         self._reference_loaded = False
         self._reference: Reference | None = None
+        # thread ids that scored / computed Grad-CAM: the self-test proves it was never the UI thread
+        self.worker_threads: dict[str, set[int]] = {"score": set(), "gradcam": set()}
 
     @property
     def predictor(self):
@@ -93,7 +95,7 @@ class ModelService(QObject):
         return self.pool.waitForDone(msecs)
 
     def shutdown(self) -> None:
-        self._cancel.set()
+        self._shutting_down.set()
         self.pool.clear()
         self.pool.waitForDone(10000)
 
@@ -136,45 +138,37 @@ class ModelService(QObject):
         return gen
 
     # -- scoring ---------------------------------------------------------------------------------
-    def score(self, row_id: int, path: Path, study: Study | None = None, interactive: bool = False) -> int:
+    def score(self, request: ScoreRequest, study: Study | None = None) -> None:
         """Check and score one file (or an already loaded study) in the background.
 
-        Returns a ticket; result_ready or cancelled later reports with it, so a caller can tell the
-        answer to its latest request from a stale one.
+        result_ready or cancelled later reports with the request's ticket; the scoring queue
+        (cxrviewer.core.scoring_queue) decides whether the answer is still wanted.
         """
-        cancel = self._cancel
-        self._tickets += 1
-        ticket = self._tickets
         gen = self.generation
-        priority = PRIORITY_INTERACTIVE if interactive else PRIORITY_BATCH
+        priority = PRIORITY_INTERACTIVE if request.interactive else PRIORITY_BATCH
 
         def work():
-            if cancel.is_set():
-                self.signals.cancelled.emit(ticket, row_id)
+            if request.cancelled or self._shutting_down.is_set():
+                self.signals.cancelled.emit(request.ticket, request.row_id)
                 return
             if self._loaded_generation < gen:
                 # The model asked for before this request has not loaded yet: load it here, on this same
                 # (only) worker thread, rather than requeue and rely on the pool's priority order, which
                 # was seen to leave the load queued behind requeued requests indefinitely.
                 self._pending_load()
+            self.worker_threads["score"].add(threading.get_ident())
             reference = self._reference_in_worker()
             predictor = self._predictor
             if study is not None:
                 try:
                     result = assess_study(study, predictor, reference)
                 except Exception as exc:  # noqa: BLE001
-                    result = StudyResult(path=Path(path), error=f"scoring failed ({type(exc).__name__}: {exc})")
+                    result = StudyResult(path=request.path, error=f"scoring failed ({type(exc).__name__}: {exc})")
             else:
-                result = assess_file(path, predictor, reference)
-            self.signals.result_ready.emit(ticket, row_id, result)
+                result = assess_file(request.path, predictor, reference)
+            self.signals.result_ready.emit(request.ticket, request.row_id, result)
 
         self._submit(work, priority)
-        return ticket
-
-    def cancel_pending(self) -> None:
-        """Queued scoring jobs are dropped (each reports cancelled); the one running finishes."""
-        self._cancel.set()
-        self._cancel = threading.Event()
 
     # -- Grad-CAM --------------------------------------------------------------------------------
     def gradcam(self, study: Study) -> None:
@@ -185,6 +179,7 @@ class ModelService(QObject):
             if predictor is None:
                 self.signals.gradcam_failed.emit(path, "no model is loaded")
                 return
+            self.worker_threads["gradcam"].add(threading.get_ident())
             try:
                 heat = predictor.gradcam(study)
             except Exception as exc:  # noqa: BLE001

@@ -25,7 +25,7 @@ def test_anonymise_hides_patient_data_on_screen_and_in_exports(make_window, qtbo
     for secret in SECRETS + ("RG1_J2KI",):
         assert secret not in banner and secret not in table and secret not in w.windowTitle()
     w.show_tags()
-    values = " ".join(w._tag_browser.all_values())
+    values = " ".join(w.tag_browser.all_values())
     assert "CompressedSamples" not in values and "9RG1" not in values
     assert "MONOCHROME1" in values  # non-identifying tags stay visible
 

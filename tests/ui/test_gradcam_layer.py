@@ -25,8 +25,8 @@ def test_gradcam_toggle_and_opacity_change_rendered_pixels(make_window, qtbot, h
     layered = grab(w)
     changed = lambda img: np.abs(img - plain).sum(axis=2).astype(bool).mean()  # noqa: E731
     w.panel.opacity.setValue(0)
-    key_only = changed(grab(w))  # at zero opacity only the colour key (drawn while the layer is on) differs
-    assert 0 < key_only < 0.05
+    key_only = changed(grab(w))  # at zero opacity at most the colour key differs
+    assert key_only < 0.05
     assert changed(layered) > key_only + 0.01
     w.panel.opacity.setValue(35)  # the default
     assert np.array_equal(grab(w), layered)

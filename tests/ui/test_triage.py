@@ -5,8 +5,10 @@ import os
 import time
 
 from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QMessageBox
 
 from cxrviewer.core.batch import read_batch_csv
+from cxrviewer.core.scoring_queue import LARGE_QUEUE
 from cxrviewer.core.verdict import Verdict
 
 from ..conftest import KERMANY
@@ -101,6 +103,14 @@ def test_ui_stays_responsive_while_200_studies_are_scored_and_cancel_stops(make_
 
     if w.is_busy():
         w.worklist.cancel.click()
+        pending = len(w.scoring.queue.pending_rows())
+        if pending > LARGE_QUEUE:  # a large queue asks first; No keeps scoring
+            question = w.scoring.cancel_question
+            assert question is not None and question.isVisible() and str(pending) in question.text()
+            question.button(QMessageBox.StandardButton.No).click()
+            assert w.is_busy()
+            w.worklist.cancel.click()
+            w.scoring.cancel_question.button(QMessageBox.StandardButton.Yes).click()
         assert not w.is_busy() and not w.worklist.cancel.isVisible()
         w.service.wait(60000)
         qtbot.wait(100)
