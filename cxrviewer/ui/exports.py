@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QFileDialog
 
 from cxrviewer.core.errors import StudyError
-from cxrviewer.core.rendering import composite, export_image
+from cxrviewer.core.rendering import CONTOUR_KEY, composite, draw_heat_contours, export_image
 from cxrviewer.core.report import ai_summary_lines, write_worklist_csv
+
+from .heat_layer import CONTOURS
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -28,12 +30,21 @@ class Exports:
         gray = session.display_gray()
         assert gray is not None  # there is a study
         oriented = session.oriented_heat(w.model_name) if heat is not None else None
-        rgb = composite(gray, oriented, w.panel.opacity.value() / 100.0)
+        contours = oriented is not None and w.view.heat_style() == CONTOURS  # as on screen: lines, not a wash
+        if contours:
+            assert oriented is not None
+            rgb = draw_heat_contours(composite(gray, None, 0.0), oriented)
+        else:
+            rgb = composite(gray, oriented, w.panel.opacity.value() / 100.0)
+        key = ""  # what the map means, in the text strip (the colour scale alone does not say)
+        if oriented is not None:
+            key = f"{w.view.heat_meaning}; {CONTOUR_KEY}" if contours else w.view.heat_meaning
         image = export_image(
             rgb,
             session.banner(w.anonymise, w.presenter.shown_name(session.row_id)),
-            oriented is not None,
+            oriented is not None and not contours,
             ai_summary_lines(w.current_result()),
+            heat_key=key,
         )
         path = Path(path)
         image.save(path, format="PNG")
@@ -42,6 +53,7 @@ class Exports:
     def csv(self, path: str | Path) -> Path:
         """The worklist in the order shown; "study N" as on screen; rows not scored carry no score."""
         w = self.w
+        w.worklist.model.mark_missing()  # a file deleted since it was scored is not exported as scored
         results, numbers = [], []
         for row_id in w.worklist.visible_row_ids():
             entry = w.worklist.model.entry(row_id)

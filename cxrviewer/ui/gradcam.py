@@ -11,7 +11,6 @@ from collections.abc import Callable
 import numpy as np
 from PySide6.QtCore import QObject
 
-from cxrviewer.core.rendering import heat_rgba
 from cxrviewer.core.study_result import StudyResult
 from cxrviewer.core.verdict import Verdict
 from cxrviewer.core.viewer_session import HeatKey, ViewerSession
@@ -98,7 +97,7 @@ class GradcamController(QObject):
         _state, model = self._model_state()
         oriented = self.session.oriented_heat(model)
         assert oriented is not None  # current_heat() is not None
-        self.view.set_heat(heat_rgba(oriented))
+        self.view.set_heat_map(oriented)  # the view draws it as a wash or as contour lines
         self.view.set_heat_visible(self.wanted)
 
     def set_visible(self, on: bool) -> None:

@@ -12,10 +12,12 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 
 from cxrviewer.core.orientation_markers import Edges
 from cxrviewer.core.window_presets import window_to_fractions
+from cxrviewer.ui.heat_layer import CONTOURS, WASH
 from cxrviewer.ui.image_view import PAN, RULER
 
 from ..conftest import DICOM_DIR, NATIVE_DIR, REPO
 from ..test_reading_tools import write_dicom
+from .conftest import MODEL_TIMEOUT_MS
 
 SHOTS = REPO / "test-artifacts" / "screenshots"
 
@@ -26,19 +28,23 @@ def tools(w):
 
 @pytest.fixture
 def make_window(make_window, qtbot):
-    """The main window with the reading-room tools (added here until the main window wires them itself)."""
-    from cxrviewer.ui import reading_room_actions
+    """The main window, active (keyboard shortcuts need the active window)."""
 
     def make(**kwargs):
         w = make_window(**kwargs)
-        if not hasattr(w, "reading_room"):
-            w.action_table.add(reading_room_actions.action_specs(w))
-            w.reading_room.sync()
-        w.activateWindow()  # keyboard shortcuts need the active window
+        w.activateWindow()
         qtbot.waitUntil(w.isActiveWindow)
+        if kwargs.get("paths"):
+            qtbot.waitUntil(lambda: w.study is not None)  # the film may be decoded off the UI thread
         return w
 
     return make
+
+
+def show_row(qtbot, w, index: int) -> None:
+    entry = w.worklist.model.entries[index]
+    w.show_row(entry.row_id)
+    qtbot.waitUntil(lambda: w.study is not None and w.study.path == entry.result.path)
 
 
 def press(qtbot, w, key, modifier=Qt.KeyboardModifier.NoModifier):
@@ -105,7 +111,9 @@ def test_markers_follow_rotation_and_flip_in_the_window(make_window, qtbot):
     save(w, "reading-room-markers-rotated-flipped.png")
     press(qtbot, w, Qt.Key.Key_K)
     assert not w.view.markers_visible
-    w.open_paths([NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg"])
+    jpeg = NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg"
+    w.open_paths([jpeg])
+    qtbot.waitUntil(lambda: w.study is not None and w.study.path == jpeg)
     assert w.view.markers is not None and w.view.markers.edges is None  # a JPEG: nothing invented
 
 
@@ -132,6 +140,21 @@ def test_ruler_by_key_measures_in_mm_and_says_the_source(make_window, qtbot):
     assert w.view.tool == PAN
 
 
+def test_heat_map_as_contours_with_its_legend(make_window, qtbot, hot_study_path):
+    w = make_window(paths=[hot_study_path])
+    w.set_heat_on_negative(True)  # the policy is the session's; here the drawing is under test
+    w.set_gradcam_visible(True)
+    qtbot.waitUntil(lambda: w.current_heat() is not None and w.view.heat_visible(), timeout=MODEL_TIMEOUT_MS)
+    assert w.view.heat_style() == WASH
+    press(qtbot, w, Qt.Key.Key_G, Qt.KeyboardModifier.ShiftModifier)
+    assert w.view.heat_style() == CONTOURS
+    assert w.view.heat_layer.contours() and w.view.heat_layer.legend() == CONTOURS
+    assert "raised the pneumonia score" in w.view.heat_meaning
+    save(w, "reading-room-contours.png")
+    press(qtbot, w, Qt.Key.Key_R)  # the lines are traced again from the rotated map
+    assert w.view.heat_layer.heat.shape == w.view._image.pixmap().size().toTuple()[::-1]
+
+
 def test_comparison_with_a_prior_linked_zoom_pan_and_window(make_window, qtbot, tmp_path):
     current = film_dicom(
         tmp_path / "current.dcm", NATIVE_DIR / "PNEUMONIA" / "person23_bacteria_85.jpeg", "P42", "20240601"
@@ -139,7 +162,7 @@ def test_comparison_with_a_prior_linked_zoom_pan_and_window(make_window, qtbot, 
     prior = film_dicom(tmp_path / "prior.dcm", NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg", "P42", "20230105")
     other = film_dicom(tmp_path / "other.dcm", NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg", "P9", "20220101")
     w = make_window(paths=[current, prior, other], wait_model=False)
-    w.show_row(w.worklist.model.entries[0].row_id)
+    show_row(qtbot, w, 0)
     press(qtbot, w, Qt.Key.Key_C)
     pane = tools(w).comparison
     assert pane.is_open() and pane.prior.session.study.path == prior
@@ -162,7 +185,7 @@ def test_comparison_with_a_prior_linked_zoom_pan_and_window(make_window, qtbot, 
     assert not pane.is_open()
     press(qtbot, w, Qt.Key.Key_C)
     assert pane.is_open()
-    w.show_row(w.worklist.model.entries[2].row_id)  # the next study, of patient P9, has no prior: closed
+    show_row(qtbot, w, 2)  # the next study, of patient P9, has no prior: closed
     assert not pane.is_open() and not w.action_table.action("tools.compare").isChecked()
     press(qtbot, w, Qt.Key.Key_C)
     assert not pane.is_open() and "no other study" in w.statusBar().currentMessage()
