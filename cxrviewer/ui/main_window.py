@@ -20,7 +20,7 @@ from cxrviewer.core.errors import BundleError
 from cxrviewer.core.scoring_queue import DONE
 from cxrviewer.core.viewer_session import ViewerSession
 
-from . import main_actions, site_calibration_actions
+from . import main_actions, reading_room_actions, site_calibration_actions
 from .actions import ActionTable
 from .ai_panel import AIPanel
 from .dialogs import ModelCardDialog, ShortcutsDialog, show_message
@@ -90,6 +90,7 @@ class MainWindow(QMainWindow):
         self.action_table = ActionTable(self)
         self.action_table.add(main_actions.action_specs(self))
         self.action_table.add(site_calibration_actions.action_specs(self))
+        self.action_table.add(reading_room_actions.action_specs(self))  # Tools menu, contours (docs/reading_room.md)
         # contributed menus go here: self.action_table.add(module.action_specs(self)) (see ui/actions.py)
         self.action_table.add(main_actions.help_specs(self))
         self.recent_menu = self.opener.recent_menu = self.action_table.submenus["file.recent"]
