@@ -81,5 +81,5 @@ class StudyPresenter:
 
     def title(self) -> None:
         w = self.w
-        name = self.shown_name(w.session.row_id) if w.session.study is not None else ""
+        name = self.shown_name(w.session.row_id)  # an unreadable file's row too: the title says which
         w.setWindowTitle(f"cxrviewer — {name}" if name else "cxrviewer")

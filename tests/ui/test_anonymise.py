@@ -4,6 +4,8 @@ import numpy as np
 import pydicom
 from PIL import Image
 
+from cxrviewer.ui.worklist_model import COL_PATIENT, COLUMNS
+
 from ..conftest import DICOM_DIR
 from .conftest import wait_idle
 
@@ -15,13 +17,13 @@ def test_anonymise_hides_patient_data_on_screen_and_in_exports(make_window, qtbo
     wait_idle(qtbot, w)
     shown = " ".join(w.view.banner)
     assert "CompressedSamples" in shown and "9RG1" in shown and "2004-08-26" in shown
-    row = w.worklist.model.index(0, 1)
+    row = w.worklist.model.index(0, COL_PATIENT)
     assert "CompressedSamples" in w.worklist.model.data(row)
 
     w.anonymise_action.trigger()
     assert w.anonymise
     banner = " ".join(w.view.banner)
-    table = " ".join(str(w.worklist.model.data(w.worklist.model.index(0, c))) for c in range(6))
+    table = " ".join(str(w.worklist.model.data(w.worklist.model.index(0, c))) for c in range(len(COLUMNS)))
     for secret in SECRETS + ("RG1_J2KI",):
         assert secret not in banner and secret not in table and secret not in w.windowTitle()
     w.show_tags()
@@ -49,7 +51,7 @@ def test_anonymised_png_exports_do_not_depend_on_patient_data(make_window, qtbot
     def export(name, anonymise):
         w.set_anonymise(anonymise)
         w.show_row(rows[name])
-        qtbot.waitUntil(lambda: w.current_result() is not None)
+        qtbot.waitUntil(lambda: w.study is not None and w.study.path.name == name and w.current_result() is not None)
         out = tmp_path / f"{name}-{anonymise}.png"
         w.export_png(out)
         return np.asarray(Image.open(out))
@@ -65,3 +67,60 @@ def test_anonymised_png_exports_do_not_depend_on_patient_data(make_window, qtbot
     banner_rows = np.flatnonzero(np.any(np.any(named_one != named_two, axis=2), axis=1))
     assert rows_changed.size == 0 or rows_changed.min() > banner_rows.min()  # patient line is identical
     assert Image.open(tmp_path / "one.dcm-True.png").text == {}  # no metadata chunks carry patient data
+
+
+SECRET = "Doe_John_1957"
+
+
+def test_anonymise_hides_file_names_in_messages_notes_recent_files_and_csv(make_window, qtbot, tmp_path):
+    from cxrviewer.core.batch import read_batch_csv
+    from cxrviewer.ui.worklist_model import COL_FILE, COL_STATUS
+
+    from ..conftest import NATIVE_DIR
+    from .conftest import MODEL_TIMEOUT_MS
+
+    folder = tmp_path / f"{SECRET}_folder"
+    folder.mkdir()
+    (folder / f"{SECRET}_notes.txt").write_text("not an image")
+    (folder / f"{SECRET}_cut.dcm").write_bytes((DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm").read_bytes()[:2000])
+    good = [folder / f"{SECRET}_{i}.jpeg" for i in range(2)]
+    for i, target in enumerate(good):
+        target.write_bytes(sorted((NATIVE_DIR / "NORMAL").glob("*.jpeg"))[i].read_bytes())
+    w = make_window()
+    w.set_anonymise(True)
+    w.open_paths([folder, tmp_path / f"{SECRET}_missing.dcm"])
+    qtbot.waitUntil(lambda: len(w.worklist.model.entries) == 3, timeout=MODEL_TIMEOUT_MS)
+    wait_idle(qtbot, w)
+    bad = w.worklist.model.find_path(folder / f"{SECRET}_cut.dcm")
+    w.show_row(bad.row_id)
+    qtbot.waitUntil(lambda: w.current_row == bad.row_id, timeout=MODEL_TIMEOUT_MS)
+    shown = [
+        w.study_error,
+        w.view.placeholder,
+        w.statusBar().currentMessage(),
+        w.status_label.text(),
+        w.windowTitle(),
+        w.worklist.summary.text(),
+        w.worklist.summary.toolTip(),
+        w.panel.probability.text() + w.panel.label.text() + w.panel.warning.text(),
+        " ".join(w.errors),
+        " ".join(a.text() for a in w.recent_menu.actions()),
+    ]
+    model = w.worklist.model
+    for entry in model.entries:
+        row = model.row_of(entry.row_id)
+        # the Status column (the worklist's own, ui/worklist_model.py) is checked in tests/ui/test_worklist.py
+        shown += [str(model.data(model.index(row, c))) for c in range(model.columnCount()) if c != COL_STATUS]
+    for text in shown:
+        assert SECRET not in text, text
+    assert "Skipped 1 non-image file" in w.worklist.summary.text()
+    csv_path = w.export_csv(tmp_path / "anon.csv")
+    assert SECRET not in csv_path.read_text()
+    # "study N": one number per study on the list, the title, the CSV
+    numbers = {e.row_id: model.data(model.index(model.row_of(e.row_id), COL_FILE)) for e in model.entries}
+    assert all(n.startswith("study ") for n in numbers.values()) and len(set(numbers.values())) == 3
+    assert w.windowTitle().endswith(numbers[bad.row_id])
+    rows = read_batch_csv(csv_path)
+    assert [r["path"] for r in rows] == [numbers[r] for r in w.worklist.visible_row_ids()]
+    w.set_anonymise(False)
+    assert any(SECRET in a.text() for a in w.recent_menu.actions())  # the names come back when allowed
