@@ -94,3 +94,16 @@ def test_export_draws_the_same_lines_and_leaves_the_film_elsewhere():
     assert not changed[:, 350:].any()  # far from the heat: the film untouched
     with_key = export_image(drawn, ["banner"], heat_shown=False, heat_key=CONTOUR_KEY)
     assert with_key.width == 400 and with_key.height > export_image(drawn, ["banner"], heat_shown=False).height
+
+
+def test_export_text_wraps_to_the_image_width():
+    from cxrviewer.core.rendering import CONTOUR_KEY, export_image
+
+    rgb = np.zeros((400, 300, 3), np.uint8)
+    short = export_image(rgb, ["one line"], heat_shown=False)
+    long = export_image(rgb, ["one line"], heat_shown=False, heat_key="Regions that raised the score; " + CONTOUR_KEY)
+    assert long.width == 300
+    strip = np.asarray(long)[: long.height - 400]
+    assert strip[:, -3:].max() == 0  # no text runs into the right edge
+    line_h = int(14 * 1.35)  # the export's text size at this height, 14 px
+    assert long.height - short.height >= 2 * line_h  # the key was wrapped over two lines or more

@@ -174,6 +174,20 @@ def _dashes(line: np.ndarray, dash: float) -> list[np.ndarray]:
     return pieces
 
 
+def _wrapped(line: str, font, width: int) -> list[str]:
+    """``line`` broken at spaces so each piece fits ``width`` px (a single over-long word stays whole)."""
+    pieces: list[str] = []
+    current = ""
+    for word in line.split(" "):
+        trial = f"{current} {word}" if current else word
+        if current and font.getlength(trial) > width:
+            pieces.append(current)
+            current = word
+        else:
+            current = trial
+    return pieces + [current] if current or not pieces else pieces
+
+
 def _font(size: int):
     try:
         return ImageFont.load_default(size=size)
@@ -208,10 +222,11 @@ def export_image(
         )
     size = max(14, img.height // 55)
     font = _font(size)
-    lines = list(banner) + list(notes or []) + ([heat_key] if heat_key else [])
+    bar_w = max(60, size * 4) if heat_shown else 0
+    text = list(banner) + list(notes or []) + ([heat_key] if heat_key else [])
+    lines = [part for line in text for part in _wrapped(line, font, img.width + bar_w - size)]
     line_h = int(size * 1.35)
     strip = line_h * len(lines) + size
-    bar_w = max(60, size * 4) if heat_shown else 0
     canvas = Image.new("RGB", (img.width + bar_w, img.height + strip), (0, 0, 0))
     canvas.paste(img, (0, strip))
     draw = ImageDraw.Draw(canvas)

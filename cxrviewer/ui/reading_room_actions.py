@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 MAX_HEADER_READS = 2000  # priors: unscored rows have no Patient ID yet; their headers are read, up to this many
 ANATOMY_KEYS = {"Lung": "2", "Soft tissue": "3", "Bone": "4"}
+HEAT_STYLE_KEY = "heat_style"  # QSettings: "wash" or "contours"
 
 
 class ReadingRoomTools:
@@ -42,12 +43,16 @@ class ReadingRoomTools:
         self._tags = DisplayTags()
         self.presets: list[WindowPreset] = []
         self._file_window = -1  # index into the file's windows for Shift+W
+        self._restored = False
         self.comparison = ComparisonPane(window, window.view, window.session)
         self.view.image_changed.connect(self.sync)
         self.view.measured.connect(lambda text: window.statusBar().showMessage(f"Measured {text}", 8000))
 
     # -- following the study on screen ----------------------------------------------------------
     def sync(self) -> None:
+        if not self._restored:  # the first redraw: the window and its actions exist by now
+            self._restored = True
+            self.restore_heat_style()
         study = self.session.study
         if study is None:
             self._path = None
@@ -120,7 +125,14 @@ class ReadingRoomTools:
             self.w.statusBar().showMessage(f"Ruler: drag on the film ({self.view.calibration.source})", 6000)
 
     def set_heat_contours(self, on: bool) -> None:
+        """Contour lines instead of the colour wash; remembered for the next session."""
         self.view.set_heat_style(CONTOURS if on else WASH)
+        self.w.settings.qs.setValue(HEAT_STYLE_KEY, self.view.heat_style())
+        self.w.action_table.set_checked("ai.heat_contours", on)
+
+    def restore_heat_style(self) -> None:
+        if self.w.settings.qs.value(HEAT_STYLE_KEY, WASH) == CONTOURS:
+            self.set_heat_contours(True)
 
     # -- comparison -----------------------------------------------------------------------------
     def candidates(self) -> list[StudyRef]:

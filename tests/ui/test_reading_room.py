@@ -153,6 +153,11 @@ def test_heat_map_as_contours_with_its_legend(make_window, qtbot, hot_study_path
     save(w, "reading-room-contours.png")
     press(qtbot, w, Qt.Key.Key_R)  # the lines are traced again from the rotated map
     assert w.view.heat_layer.heat.shape == w.view._image.pixmap().size().toTuple()[::-1]
+    exported = Image.open(w.export_png(SHOTS / "reading-room-contours-export.png"))
+    assert exported.width == w.view._image.pixmap().width()  # no colour scale beside the film: lines have a key line
+    w.close()
+    again = make_window(paths=[hot_study_path])  # the choice is remembered
+    assert again.view.heat_style() == CONTOURS and again.action_table.action("ai.heat_contours").isChecked()
 
 
 def test_comparison_with_a_prior_linked_zoom_pan_and_window(make_window, qtbot, tmp_path):
