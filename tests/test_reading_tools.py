@@ -15,6 +15,7 @@ from cxrviewer.core.orientation_markers import Edges, file_edges, orientation_ma
 from cxrviewer.core.pixel_spacing import (
     calibration,
     distance,
+    for_decoded_grid,
     format_length,
     pixel_value,
     scale_bar,
@@ -101,6 +102,19 @@ def test_pixel_spacing_copied_from_imager_spacing_is_not_taken_as_calibrated(tmp
     write_dicom(path, ramp(), ImagerPixelSpacing=[0.2, 0.2], PixelSpacing=[0.18, 0.18])
     cal = calibration(read_display_tags(load_study(path)))
     assert cal.source == "Pixel Spacing" and cal.row_mm == pytest.approx(0.18)
+
+
+def test_a_reduced_decode_measures_the_same_lengths():
+    """The scoring path may decode a film at a fraction of its size; lengths in mm must not change."""
+    full = load_study(DICOM_DIR / "siim_acr_chest_pa.dcm")
+    reduced = load_study(DICOM_DIR / "siim_acr_chest_pa.dcm", min_side=512)
+    assert reduced.shape[0] < full.shape[0] and reduced.file_shape == full.shape
+    cal_full = calibration(read_display_tags(full))
+    cal_reduced = for_decoded_grid(cal_full, reduced.file_shape, reduced.shape)
+    k = full.shape[0] / reduced.shape[0]
+    assert distance(cal_reduced, (0, 0), (100, 100))[0] == pytest.approx(
+        distance(cal_full, (0, 0), (100 * k, 100 * k))[0]
+    )
 
 
 def test_bitmaps_are_uncalibrated():

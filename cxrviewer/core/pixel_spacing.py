@@ -57,6 +57,14 @@ def calibration(tags: DisplayTags) -> Calibration:
     )
 
 
+def for_decoded_grid(cal: Calibration, file_shape: tuple[int, int], shape: tuple[int, int]) -> Calibration:
+    """The spacing of a reduced decode (``shape``) of a file of ``file_shape``: each decoded pixel spans more."""
+    if not cal.calibrated or file_shape == shape or 0 in shape:
+        return cal
+    assert cal.row_mm is not None and cal.col_mm is not None
+    return Calibration(cal.row_mm * file_shape[0] / shape[0], cal.col_mm * file_shape[1] / shape[1], cal.source)
+
+
 def _same(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return all(math.isclose(x, y, rel_tol=1e-6) for x, y in zip(a, b))
 

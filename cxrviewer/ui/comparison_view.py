@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QSplitter, QWidget
 
 from cxrviewer.core.display_tags import read_display_tags
 from cxrviewer.core.orientation_markers import orientation_markers
-from cxrviewer.core.pixel_spacing import calibration, pixel_value
+from cxrviewer.core.pixel_spacing import calibration, for_decoded_grid, pixel_value
 from cxrviewer.core.viewer_session import ViewerSession
 from cxrviewer.core.window_presets import window_from_fractions, window_to_fractions
 
@@ -52,7 +52,7 @@ class PriorViewport(ImageView):
         study = self.session.study
         assert study is not None  # open() said so
         tags = read_display_tags(study)
-        self.set_calibration(calibration(tags))
+        self.set_calibration(for_decoded_grid(calibration(tags), study.file_shape, study.shape))
         self.value_probe = lambda r, c: (lambda v: v.text() if v else "")(pixel_value(study, tags, r, c))
         self.redraw(refit=True)
         return ""

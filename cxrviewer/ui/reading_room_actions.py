@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from cxrviewer.core.anonymise import banner_lines, display_name
 from cxrviewer.core.display_tags import DisplayTags, read_display_tags
 from cxrviewer.core.orientation_markers import orientation_markers
-from cxrviewer.core.pixel_spacing import calibration, pixel_value
+from cxrviewer.core.pixel_spacing import calibration, for_decoded_grid, pixel_value
 from cxrviewer.core.priors import StudyRef, find_priors
 from cxrviewer.core.window_presets import ANATOMY, FILE_WINDOW, WindowPreset, window_presets
 
@@ -68,7 +68,7 @@ class ReadingRoomTools:
             self.presets = window_presets(study, self._tags)
             self._file_window = -1
             tags = self._tags
-            self.view.set_calibration(calibration(tags))
+            self.view.set_calibration(for_decoded_grid(calibration(tags), study.file_shape, study.shape))
             self.view.value_probe = lambda r, c: (lambda v: v.text() if v else "")(pixel_value(study, tags, r, c))
             self._fill_preset_menu()
             if new_film and self.comparison.is_open():
