@@ -71,7 +71,7 @@ def init_model(arch: str, init: str, num_classes: int = 2, imagenet_weights: str
             # stage dilated, see cxrviewer.core.architectures); the weights are the same shapes
             model.load_state_dict({k: v.float() for k, v in state.items()})
             mean_std = (tuple(card.preprocess.mean), tuple(card.preprocess.std))
-            return model, mean_std, f"fine-tuned from bundle {card.name} ({card.architecture})", False
+            return model, mean_std, fine_tuned_provenance(card), False
         mean_std, provenance, folded = IMAGENET_MEAN_STD, f"file {path.name}", False
     head = classifier_path(arch)
     backbone_state = {k: v for k, v in state.items() if not k.startswith(head + ".")}
@@ -80,6 +80,12 @@ def init_model(arch: str, init: str, num_classes: int = 2, imagenet_weights: str
     if missing or unexpected:
         raise InitError(f"weights do not fit {arch}: missing {missing[:3]}, unexpected {unexpected[:3]}")
     return model, mean_std, provenance, folded
+
+
+def fine_tuned_provenance(card) -> str:
+    """The source bundle's own init first (the model menu reads it: "ImageNet init", "from scratch")."""
+    first = str(card.training.get("init", "")) or "unknown init"
+    return f"{first}; then fine-tuned from bundle {card.name} ({card.architecture})"
 
 
 def bundle_card_beside(weights: Path):

@@ -35,7 +35,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("resnet18", "ResNet18", "resnet18", "fc", "layer4.1", "ResNet18_Weights"),
         Architecture(
             "mobilenet_v2_os16",
-            "MobileNetV2 (dilated, stride 16)",
+            "MobileNetV2 (dilated)",
             "mobilenet_v2",
             "classifier.1",
             "features.18",
@@ -44,7 +44,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         ),
         Architecture(
             "resnet50_os16",
-            "ResNet50 (dilated, stride 16)",
+            "ResNet50 (dilated)",
             "resnet50",
             "fc",
             "layer4.2",
