@@ -33,7 +33,8 @@ def test_mixed_folder_scores_valid_and_lists_bad_files(make_window, qtbot, tmp_p
     assert "notes.txt" in w.worklist.summary.text()
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before  # nothing modified
 
-    # most suspicious first
+    # most suspicious first, once the reader re-sorts (results arriving do not move the rows)
+    w.worklist.sort_by_probability()
     order = [w.worklist.model.entry(r).result for r in w.worklist.visible_row_ids()]
     ranks = [r.verdict.sort_rank for r in order]  # calls, then withheld, then unreadable
     called = [r.probability for r in order if r.verdict.sort_rank == 0]
