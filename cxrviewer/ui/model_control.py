@@ -49,6 +49,7 @@ class ModelControl(QObject):
         self.state, self.name, self.card = (LOADING if name else NONE), "", None
         if name:
             w.panel.set_model_status(f"Loading {name}…")
+            w.statusBar().showMessage(f"Loading model {name}…")
         else:
             w.panel.set_model_status(
                 f"No model available (none in {w.models_dir}). Images can be viewed but are not scored.", error=True
@@ -61,6 +62,9 @@ class ModelControl(QObject):
         if not name or name == self.name and self.state == READY:
             return
         self.w.settings.model = name
+        box = self.w.panel.model_box
+        if box.currentData() != name and box.findData(name) >= 0:  # chosen by a call, not in the box
+            box.setCurrentIndex(box.findData(name))
         self.reload(name)
 
     def reload(self, name: str | None = None) -> None:
