@@ -107,6 +107,8 @@ def test_requeue_supersedes_the_waiting_request(queue_and_requests):
     queue.enqueue(rows(FILMS[:2]))
     again = queue.requeue(1, FILMS[1], interactive=True)
     assert again.interactive and queue.progress().total == 2
+    assert requests[1].cancelled and not again.cancelled  # the worker skips the old one: scored once
+    assert not requests[0].cancelled
     assert not queue.accept(requests[1].ticket, 1) and queue.accept(again.ticket, 1)
 
 
@@ -121,6 +123,7 @@ def test_forgotten_rows_are_ignored(queue_and_requests):
     queue, requests = queue_and_requests
     queue.enqueue(rows(FILMS[:2]))
     queue.forget([0])
+    assert requests[0].cancelled and not requests[1].cancelled  # a removed row is not scored
     assert not queue.accept(requests[0].ticket, 0) and queue.progress().total == 1
 
 

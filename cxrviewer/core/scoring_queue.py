@@ -29,11 +29,13 @@ class ScoreRequest:
     row_id: int
     path: Path
     interactive: bool  # the study on screen: jumps the folder's queue
-    cancel: threading.Event = field(compare=False)  # set when this request is cancelled before it runs
+    cancel: threading.Event = field(compare=False)  # set when its run is cancelled before it runs
+    # set when a newer request for the same row (or its removal) makes this one useless: the worker skips it
+    superseded: threading.Event = field(default_factory=threading.Event, compare=False)
 
     @property
     def cancelled(self) -> bool:
-        return self.cancel.is_set()
+        return self.cancel.is_set() or self.superseded.is_set()
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class ScoringQueue:
         self._next_ticket = 0
         self._cancel = threading.Event()
         self._tickets: dict[int, int] = {}  # row id -> ticket of its latest request (pending rows only)
+        self._live: dict[int, ScoreRequest] = {}  # row id -> that request
         self._paths: dict[int, Path] = {}
         self._states: dict[int, str] = {}
         self._run_total = 0  # requests of the current run (reset when the queue runs empty)
@@ -106,7 +109,13 @@ class ScoringQueue:
         if row_id in self._tickets:
             self._run_total -= 1  # the old request is superseded, not done
             del self._tickets[row_id]
+            self._supersede(row_id)
         return self._request(row_id, Path(path), interactive)
+
+    def _supersede(self, row_id: int) -> None:
+        request = self._live.pop(row_id, None)
+        if request is not None:
+            request.superseded.set()
 
     def _request(self, row_id: int, path: Path, interactive: bool) -> ScoreRequest:
         if not self._tickets:
@@ -114,6 +123,7 @@ class ScoringQueue:
         self._next_ticket += 1
         request = ScoreRequest(self._next_ticket, row_id, path, interactive, self._cancel)
         self._tickets[row_id] = request.ticket
+        self._live[row_id] = request
         self._paths[row_id] = path
         self._states[row_id] = QUEUED
         self._run_total += 1
@@ -124,6 +134,7 @@ class ScoringQueue:
         """The model changed: every queued request is cancelled and every row is queued again."""
         self._drop_pending()
         self._tickets.clear()
+        self._live.clear()
         rows = list(self._paths.items())
         return [self._request(row_id, path, False) for row_id, path in rows]
 
@@ -140,6 +151,7 @@ class ScoringQueue:
         if not self.is_current(ticket, row_id):
             return False
         del self._tickets[row_id]
+        self._live.pop(row_id, None)
         self._states[row_id] = DONE
         self._run_done += 1
         return True
@@ -149,6 +161,7 @@ class ScoringQueue:
         if not self.is_current(ticket, row_id):
             return False
         del self._tickets[row_id]
+        self._live.pop(row_id, None)
         self._states[row_id] = CANCELLED
         self._run_total -= 1
         return True
@@ -161,6 +174,7 @@ class ScoringQueue:
         for row_id in rows:
             self._states[row_id] = CANCELLED
         self._tickets.clear()
+        self._live.clear()
         self._run_total = self._run_done
         return rows
 
@@ -174,6 +188,7 @@ class ScoringQueue:
         for row_id in row_ids:
             if self._tickets.pop(row_id, None) is not None:
                 self._run_total -= 1
+                self._supersede(row_id)
             self._paths.pop(row_id, None)
             self._states.pop(row_id, None)
         if not self._tickets:
