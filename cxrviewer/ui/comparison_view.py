@@ -5,7 +5,7 @@ orientation, right-drag rule), so it behaves like the main view. Linked, zoom an
 as fractions of each film (the two films differ in size), and the window follows as fractions of each
 film's value range (plain films carry no common units); unlinked, each viewport is on its own.
 
-API for the main window: ``ComparisonPane(window)`` then ``open(path, caption)``, ``close()``,
+API for the main window: ``ComparisonPane(window, view, session)`` then ``open(path, banner_lines)``, ``close()``,
 ``set_linked(on)``, ``follow_main()`` after the main view's window changed.
 """
 
@@ -37,12 +37,12 @@ class PriorViewport(ImageView):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.session = ViewerSession()
-        self.caption = ""
+        self.caption: list[str] = []  # the banner: "PRIOR" and the study's lines
         self.placeholder = "No prior study"
         self.window_drag.connect(self._drag)
         self.zoom_changed.connect(lambda _z: self.refresh_overlay())
 
-    def show_study(self, path: Path, caption: str) -> str:
+    def show_study(self, path: Path, caption: list[str]) -> str:
         """Show ``path``; returns the error in words ("" when shown)."""
         self.caption = caption
         if not self.session.open(PRIOR_ROW, Path(path)):
@@ -69,7 +69,7 @@ class PriorViewport(ImageView):
         if self.session.study is None:
             self.set_overlay([], [])
             return
-        self.set_overlay([self.caption], self.session.info_lines(self.scale_factor()))
+        self.set_overlay(self.caption, self.session.info_lines(self.scale_factor()))
 
     def _drag(self, dx: float, dy: float) -> None:
         self.session.drag_window(dx, dy)
@@ -91,7 +91,7 @@ class ComparisonPane:
     def is_open(self) -> bool:
         return self.splitter is not None and not self.prior.isHidden()  # isVisible() lags until shown
 
-    def open(self, path: Path, caption: str) -> str:
+    def open(self, path: Path, caption: list[str]) -> str:
         """Show ``path`` beside the main view; returns the error in words ("" when shown)."""
         if self.splitter is None:
             central: QWidget | None = self.window.takeCentralWidget()

@@ -38,6 +38,7 @@ class ImageView(QGraphicsView):
     view_changed = Signal()  # zoom or pan moved (for a linked comparison viewport)
     measured = Signal(str)  # a finished measurement, in words
     image_changed = Signal()  # the film was drawn again (new study, window, orientation) or taken off
+    overlay_changed = Signal()  # new banner / info / verdict text (e.g. anonymise switched)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -168,6 +169,7 @@ class ImageView(QGraphicsView):
         self.banner, self.info, self.alert = list(banner), list(info), alert
         self.alert_colour = QColor(alert_colour) if alert_colour else WARNING
         self.viewport().update()
+        self.overlay_changed.emit()
 
     # -- tools -----------------------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cxrviewer.core.anonymise import banner_lines, display_name
+from cxrviewer.core.anonymise import HIDDEN, banner_lines
 from cxrviewer.core.display_tags import DisplayTags, read_display_tags
 from cxrviewer.core.orientation_markers import orientation_markers
 from cxrviewer.core.pixel_spacing import calibration, for_decoded_grid, pixel_value
@@ -47,6 +47,8 @@ class ReadingRoomTools:
         self.comparison = ComparisonPane(window, window.view, window.session)
         self.view.image_changed.connect(self.sync)
         self.view.measured.connect(lambda text: window.statusBar().showMessage(f"Measured {text}", 8000))
+        self.view.overlay_changed.connect(self.refresh_prior_caption)  # e.g. anonymise switched on
+        self._prior_path: Path | None = None
 
     # -- following the study on screen ----------------------------------------------------------
     def sync(self) -> None:
@@ -167,20 +169,30 @@ class ReadingRoomTools:
 
     def open_prior(self, path: Path) -> str:
         """Show ``path`` in the comparison viewport (the API the main window and tests call)."""
-        entries = self.w.worklist.model.entries
-        index = next((i for i, e in enumerate(entries) if Path(e.result.path) == Path(path)), None)
-        anonymise = self.w.anonymise
-        error = self.comparison.open(path, "PRIOR")
+        self._prior_path = Path(path)
+        error = self.comparison.open(path, ["PRIOR"])
         if error:
-            self.w.statusBar().showMessage(self.w.hide_names(error, Path(path)), 8000)
+            shown = self.w.hide_names(error, self._prior_path)
+            self.comparison.prior.placeholder = f"Cannot show the prior:\n{shown}"
+            self.w.statusBar().showMessage(shown, 8000)
             return error
-        prior = self.comparison.prior.session.study
-        assert prior is not None
-        name = display_name(path, anonymise, index)
-        self.comparison.prior.caption = "PRIOR · " + " · ".join(banner_lines(prior.metadata, anonymise, name)[:2])
-        self.comparison.prior.refresh_overlay()
+        self.refresh_prior_caption()
         self.w.action_table.set_checked("tools.compare", True)
         return ""
+
+    def refresh_prior_caption(self) -> None:
+        """The prior's banner, anonymised like the main one (re-run whenever the main overlay changes)."""
+        prior = self.comparison.prior.session.study
+        if prior is None or not self.comparison.is_open() or self._prior_path is None:
+            return
+        entry = self.w.worklist.model.find_path(self._prior_path)
+        name = self.w.presenter.shown_name(entry.row_id) if entry is not None else self._prior_path.name
+        if self.w.anonymise and entry is None:
+            name = HIDDEN
+        caption = ["PRIOR", *banner_lines(prior.metadata, self.w.anonymise, name)]
+        if caption != self.comparison.prior.caption:
+            self.comparison.prior.caption = caption
+            self.comparison.prior.refresh_overlay()
 
     def _compare_off(self, message: str) -> None:
         if self.comparison.is_open():

@@ -171,7 +171,12 @@ def test_comparison_with_a_prior_linked_zoom_pan_and_window(make_window, qtbot, 
     press(qtbot, w, Qt.Key.Key_C)
     pane = tools(w).comparison
     assert pane.is_open() and pane.prior.session.study.path == prior
-    assert pane.prior.caption.startswith("PRIOR")
+    banner = " ".join(pane.prior.banner)
+    assert pane.prior.banner[0] == "PRIOR" and "P42" in banner and "2023-01-05" in banner and "prior.dcm" in banner
+    w.set_anonymise(True)  # the prior's banner is anonymised with the main one
+    banner = " ".join(pane.prior.banner)
+    assert "P42" not in banner and "2023" not in banner and "prior.dcm" not in banner and "study 2" in banner
+    w.set_anonymise(False)
     press(qtbot, w, Qt.Key.Key_C, Qt.KeyboardModifier.ShiftModifier)
     assert pane.linked
     w.view.zoom(2.0)
