@@ -87,17 +87,18 @@ def alert_box(painter: QPainter, text: str, colour: QColor, left: float, bottom:
 
 
 def legend_width(fm: QFontMetrics, vp_width: int) -> int:
-    return int(min(max(150, fm.horizontalAdvance("hottest 20 % of the film") + 40), vp_width * 0.4))
+    return int(min(max(150, fm.horizontalAdvance("Regions that raised the") + 24), vp_width * 0.4))
 
 
-def heat_legend(painter: QPainter, kind: str, meaning: str, right: float, bottom: float, vp_h: int) -> float:
+def heat_legend(painter: QPainter, kind: str, meaning: str, vp: QRectF, margin: float) -> float:
     """The key of the heat layer in the bottom-right corner: what the map means, then the wash's colour bar or
     the two contour line styles. Returns the key's width (0 when ``kind`` is "")."""
     if not kind:
         return 0.0
+    right, bottom, vp_h = vp.width() - margin, vp.height() - margin, int(vp.height())
     fm = painter.fontMetrics()
     line_h = fm.height() + 2
-    box_w = legend_width(fm, int(right) * 2)
+    box_w = legend_width(fm, int(vp.width()))
     title = wrap_lines(fm, meaning, box_w - 12, max_lines=3)
     if kind == CONTOURS:
         body_h = 2 * line_h + 4
@@ -111,12 +112,13 @@ def heat_legend(painter: QPainter, kind: str, meaning: str, right: float, bottom
         painter.drawText(QPointF(x0 + 6, y0 + 4 + i * line_h + fm.ascent()), line)
     y = y0 + 8 + len(title) * line_h
     if kind == CONTOURS:
-        for i, (fraction, label) in enumerate(((0.10, "hottest 10 % of the film"), (0.20, "hottest 20 % of the film"))):
+        for i, (fraction, label) in enumerate(((0.10, "hottest 10 %"), (0.20, "hottest 20 %"))):
             mid = y + i * line_h + line_h / 2
             for halo in (True, False):
                 painter.setPen(contour_pen(fraction, halo))
                 painter.drawLine(QPointF(x0 + 8, mid), QPointF(x0 + 30, mid))
             painter.setPen(TEXT)
+            label = fm.elidedText(label, Qt.TextElideMode.ElideRight, int(box_w - 44))
             painter.drawText(QPointF(x0 + 38, mid - line_h / 2 + fm.ascent()), label)
         return float(box_w)
     bar_w = 14
@@ -237,8 +239,8 @@ def paint(view: ImageView, painter: QPainter) -> None:
     info_w = min(max((fm.horizontalAdvance(line) for line in view.info), default=0), int(vp.width() * 0.4))
     banner = text_block(painter, view.banner, margin, margin, vp.width() - 3 * margin - info_w - 16, True)
     info = text_block(painter, view.info, vp.width() - margin, margin, info_w, left=False)
-    right, bottom = vp.width() - margin, vp.height() - margin
-    legend_w = heat_legend(painter, view.heat_layer.legend(), view.heat_meaning, right, bottom, int(vp.height()))
+    legend_w = heat_legend(painter, view.heat_layer.legend(), view.heat_meaning, vp, margin)
+    bottom = vp.height() - margin
     left_w = vp.width() - 2 * margin - (legend_w + margin if legend_w else 0)
     if view.alert:
         bottom = alert_box(painter, view.alert, view.alert_colour, margin, bottom, left_w) - 6
