@@ -22,6 +22,7 @@ import threading
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,9 @@ import numpy as np
 from PIL import Image
 
 from .errors import StudyError
+from .sniff import DICOM_KINDS, sniff_file
 from .study import Study, load_study
+from .windowing import auto_window
 
 PRIORITY_SCREEN = 0
 PRIORITY_OTHER = 1  # folder indexing
@@ -54,11 +57,27 @@ class DecodeJob:
 
 
 def thumbnail(study: Study, side: int = THUMBNAIL_SIDE) -> np.ndarray:
-    """A small uint8 picture of the study's display pixels (longer side ``side``), for the worklist."""
-    pixels = np.clip(np.nan_to_num(study.pixels), 0.0, 1.0)
-    img = Image.fromarray(np.round(pixels * 255.0).astype(np.uint8), mode="L")
+    """A small uint8 picture of the study's display pixels (longer side ``side``), for the worklist.
+
+    Shrunk first (Pillow, which lets other threads run meanwhile), quantised after: little work per study."""
+    img = Image.fromarray(np.ascontiguousarray(study.pixels, dtype=np.float32), mode="F")
     img.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return np.asarray(img)
+    small = np.nan_to_num(np.asarray(img, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    return np.round(np.clip(small, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def decode_with_thumbnail(
+    path: Path, min_side: int | None, frame: int, want_thumbnail: bool
+) -> tuple[Study | None, str, np.ndarray | None]:
+    """:func:`decode` plus the thumbnail, in one call (what a decode process runs)."""
+    study, error = decode(path, min_side, frame)
+    small = None
+    if study is not None and want_thumbnail:
+        try:
+            small = thumbnail(study)
+        except Exception:  # noqa: BLE001 - a thumbnail is a nicety
+            small = None
+    return study, error, small
 
 
 def decode(path: Path, min_side: int | None = None, frame: int = 0) -> tuple[Study | None, str]:
@@ -74,7 +93,7 @@ def decode(path: Path, min_side: int | None = None, frame: int = 0) -> tuple[Stu
 
 
 class DecodePool:
-    def __init__(self, workers: int | None = None, max_ahead: int = 6):
+    def __init__(self, workers: int | None = None, max_ahead: int = 6, processes: int = 1):
         self._queue: queue.PriorityQueue = queue.PriorityQueue()
         self._order = itertools.count()
         self._ahead = threading.Semaphore(max_ahead)
@@ -84,6 +103,12 @@ class DecodePool:
         self.decoded = 0  # files decoded so far (a test reads it to prove that nothing is decoded twice)
         self._lock = threading.Lock()
         self._on_screen: OrderedDict[Path, Study] = OrderedDict()  # the last few screen decodes, for scoring
+        # DICOM decoders (JPEG 2000 in pydicom's plugins and in Pillow alike) hold the GIL for a whole frame:
+        # 0.3-1 s for a 2k film, during which no Python runs on the UI thread either. So DICOM files are decoded
+        # in a separate process (started at the first one); threads remain the fallback.
+        self._processes = processes
+        self._executor: Executor | None = None
+        self._executor_lock = threading.Lock()
         for t in self._threads:
             t.start()
 
@@ -119,8 +144,42 @@ class DecodePool:
         """The model has taken one scoring study: one more may be decoded ahead."""
         self._ahead.release()
 
+    def _decode_in_process(self, job: DecodeJob) -> bool:
+        """Decode a DICOM file in the decode process; False (decode here instead) for anything else."""
+        if not self._processes or sniff_file(job.path) not in DICOM_KINDS:
+            return False
+        executor = self._process_executor()
+        if executor is None:
+            return False
+        try:
+            job.study, job.error, small = executor.submit(
+                decode_with_thumbnail, job.path, job.min_side, job.frame, job.thumbnail is None
+            ).result()
+        except Exception:  # noqa: BLE001 - a broken or refused process pool: decode in this thread from now on
+            self._processes = 0
+            return False
+        if small is not None:
+            job.thumbnail = small
+        return True
+
+    def _process_executor(self):
+        with self._executor_lock:
+            if self._executor is None and self._processes and not self._closed.is_set():
+                try:
+                    import multiprocessing
+                    from concurrent.futures import ProcessPoolExecutor
+
+                    context = multiprocessing.get_context("spawn")  # never fork a process that runs Qt threads
+                    self._executor = ProcessPoolExecutor(self._processes, mp_context=context)
+                except Exception:  # noqa: BLE001 - no processes here (sandbox, frozen without support)
+                    self._processes = 0
+            return self._executor
+
     def shutdown(self, wait: float = 5.0) -> None:
         self._closed.set()
+        with self._executor_lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
         for _ in self._threads:
             self._queue.put((-1, next(self._order), None))
         for t in self._threads:
@@ -155,13 +214,16 @@ class DecodePool:
             job.study, job.reused = shown, True
             job.on_done(job)
             return
-        job.study, job.error = decode(job.path, job.min_side, job.frame)
+        if not self._decode_in_process(job):
+            job.study, job.error = decode(job.path, job.min_side, job.frame)
         with self._lock:
             self.decoded += 1
             if job.for_screen and job.study is not None and job.frame == 0:
                 self._on_screen[job.path] = job.study
                 while len(self._on_screen) > SCREEN_KEPT:
                     self._on_screen.popitem(last=False)
+        if job.for_screen and job.study is not None:  # what the display asks for first, computed here
+            auto_window(job.study.raw if job.study.raw is not None else job.study.pixels)
         if job.study is not None and job.thumbnail is None:
             try:
                 job.thumbnail = thumbnail(job.study)

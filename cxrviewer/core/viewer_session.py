@@ -89,6 +89,13 @@ class StudyCache:
     def get(self, path: Path) -> Study | None:
         return self._studies.get(Path(path))
 
+    def put(self, path: Path, study: Study) -> None:
+        """A study decoded elsewhere (the decode pool) for the screen."""
+        self._studies[Path(path)] = study
+        self._studies.move_to_end(Path(path))
+        while len(self._studies) > self.size:
+            self._studies.popitem(last=False)
+
     def load(self, path: Path) -> Study:
         path = Path(path)
         if path in self._studies:

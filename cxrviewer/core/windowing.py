@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import numpy as np
 
 AUTO_WINDOW_PERCENTILES = (0.5, 99.5)
 AUTO_WINDOW_SAMPLE = 512  # the percentiles are taken on a grid of about this many rows and columns
+_KEPT = 16
+# The automatic window of the last few arrays (by identity, checked through a weak reference): the display
+# asks for it several times per film (presets, drag span), and the decode pool computes it beforehand, off the
+# UI thread (percentiles of a 2k film take tens of milliseconds).
+_known: dict[int, tuple[weakref.ref, tuple[float, float]]] = {}
+_known_lock = threading.Lock()
 
 
 def auto_window(raw: np.ndarray, exclude: np.ndarray | None = None) -> tuple[float, float]:
@@ -14,6 +23,25 @@ def auto_window(raw: np.ndarray, exclude: np.ndarray | None = None) -> tuple[flo
     ``exclude``: a boolean mask (same shape as ``raw``) of pixels that carry no image, e.g. DICOM Pixel
     Padding; they take no part, unless nothing else is left.
     """
+    if exclude is None:
+        with _known_lock:
+            hit = _known.get(id(raw))
+        if hit is not None and hit[0]() is raw:
+            return hit[1]
+    window = _auto_window(raw, exclude)
+    if exclude is None:
+        try:
+            ref = weakref.ref(raw)
+        except TypeError:  # an array type without weak references: not kept
+            return window
+        with _known_lock:
+            _known[id(raw)] = (ref, window)
+            while len(_known) > _KEPT:
+                _known.pop(next(iter(_known)))
+    return window
+
+
+def _auto_window(raw: np.ndarray, exclude: np.ndarray | None) -> tuple[float, float]:
     grid = (slice(None, None, max(1, raw.shape[0] // AUTO_WINDOW_SAMPLE)),) + tuple(
         slice(None, None, max(1, n // AUTO_WINDOW_SAMPLE)) for n in raw.shape[1:2]
     )

@@ -20,7 +20,7 @@ from cxrviewer.core.errors import BundleError
 from cxrviewer.core.scoring_queue import DONE
 from cxrviewer.core.viewer_session import ViewerSession
 
-from . import main_actions, reading_room_actions, site_calibration_actions
+from . import decoding, main_actions, reading_room_actions, site_calibration_actions
 from .actions import ActionTable
 from .ai_panel import AIPanel
 from .dialogs import ModelCardDialog, ShortcutsDialog, show_message
@@ -91,7 +91,7 @@ class MainWindow(QMainWindow):
         self.action_table.add(main_actions.action_specs(self))
         self.action_table.add(site_calibration_actions.action_specs(self))
         self.action_table.add(reading_room_actions.action_specs(self))  # Tools menu, contours (docs/reading_room.md)
-        # contributed menus go here: self.action_table.add(module.action_specs(self)) (see ui/actions.py)
+        self.decoding = decoding.install(self)  # + Worklist menu; contribute menus likewise (see ui/actions.py)
         self.action_table.add(main_actions.help_specs(self))
         self.recent_menu = self.opener.recent_menu = self.action_table.submenus["file.recent"]
         self.anonymise_action = self.action_table.action("file.anonymise")
@@ -172,7 +172,7 @@ class MainWindow(QMainWindow):
         self.refresh_panel()
 
     def is_busy(self) -> bool:
-        return self.scoring.is_busy()
+        return self.scoring.is_busy() or self.decoding.is_busy()
 
     @property
     def study(self):
@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
     # == the study on screen ======================================================================
     def show_row(self, row: int) -> None:
         entry = self.worklist.model.entry(row)
-        if entry is None:
+        if entry is None or self.decoding.defer_show(row):  # decoded off the UI thread, then shown
             return
         path = entry.result.path
         self.session.open(row, path)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtWidgets import QFileDialog, QMenu
 
 from cxrviewer.core.anonymise import HIDDEN
-from cxrviewer.core.batch import scan_folder
+from cxrviewer.core.sniff import is_dicomdir
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -37,8 +37,8 @@ class Opener:
         one opened (for a folder: the one on top of the list) is shown."""
         w, first = self.w, None
         for path in map(Path, paths):
-            if path.is_dir():
-                row = self.open_folder(path)
+            if path.is_dir() or is_dicomdir(path):  # a DICOMDIR dropped or chosen: its media folder
+                row = self.open_folder(path if path.is_dir() else path.parent)
             elif path.exists():
                 row = self.add_rows([path])[0]
                 w.settings.last_folder = str(path.parent)
@@ -52,19 +52,13 @@ class Opener:
             w.show_row(first)
 
     def open_folder(self, folder: Path) -> int | None:
-        """Rows for the folder's images; returns the one on top of the list (the first one to read)."""
+        """Scan and index the folder off the UI thread (through its DICOMDIR if it has one; ui/decoding.py):
+        its rows appear, and the one on top of the list is shown, when that is done. Returns None (no row yet)."""
         w = self.w
-        scan = scan_folder(folder)
         w.settings.last_folder = str(folder)
         w.settings.add_recent(str(folder))
-        self.skipped = list(scan.skipped)
-        self.show_skipped()
-        rows = set(self.add_rows(scan.candidates))
-        shown = w.hide_names(str(folder), folder)
-        if not scan.candidates:
-            w.report(f"{shown}: no PNG, JPEG or DICOM files found")
-        w.statusBar().showMessage(f"{len(scan.candidates)} image file(s) found in {shown}", 5000)
-        return next((r for r in w.worklist.visible_row_ids() if r in rows), None)
+        w.decoding.open_folder(folder)
+        return None
 
     def add_rows(self, paths: list[Path]) -> list[int]:
         """A row per path (existing rows reused; cancelled ones are scored again)."""

@@ -36,6 +36,7 @@ class ScoringController(QObject):
         super().__init__(parent)
         self.service, self.worklist, self.status_label = service, worklist, status_label
         self._cached_study = cached_study
+        self.decoder: Callable[[ScoreRequest], None] | None = None  # ui/decoding.py's feed, once installed
         self._parent = parent
         self.queue = ScoringQueue(self._run)
         self.errors: list[str] = []
@@ -45,6 +46,12 @@ class ScoringController(QObject):
 
     def _run(self, request: ScoreRequest) -> None:
         study = self._cached_study(request.path)
+        if study is None and self.decoder is not None:  # decoded off the model's thread, then scored
+            entry = self.worklist.model.entry(request.row_id)
+            if entry is not None and entry.state != QUEUED:  # a new row is queued already: no repaint
+                self.worklist.model.update(request.row_id, state=QUEUED)
+            self.decoder(request)
+            return
         # a study already decoded (the one on screen) is scored from memory, ahead of the folder's queue
         interactive = request.interactive or study is not None
         if interactive != request.interactive:

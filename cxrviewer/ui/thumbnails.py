@@ -52,7 +52,7 @@ class ImagesDelegate(QStyledItemDelegate):
     def __init__(self, store: ThumbnailStore, entry_at, parent=None):
         super().__init__(parent)
         self.store = store
-        self._entry_at = entry_at  # proxy index -> Entry
+        self._entry_at = entry_at  # table index -> Entry
 
     def sizeHint(self, option, index) -> QSize:  # noqa: N802 - Qt's name
         return QSize(THUMB_HEIGHT * 3, ROW_HEIGHT)

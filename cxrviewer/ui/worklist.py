@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -33,7 +33,6 @@ from .worklist_model import (
     DONE,
     MISSING,
     QUEUED,
-    SORT_ROLE,
     Entry,
     ImageRef,
     WorklistModel,
@@ -67,12 +66,8 @@ class WorklistWidget(QWidget):
         super().__init__(parent)
         self.model = WorklistModel(self)
         self.thumbnails = ThumbnailStore()
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
-        self.proxy.setDynamicSortFilter(False)  # results do not move rows; sort on request
         self.table = QTableView()
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)  # its order changes only on request (WorklistModel.sort)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -92,6 +87,11 @@ class WorklistWidget(QWidget):
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self._sort = (COL_PROBABILITY, Qt.SortOrder.DescendingOrder)
         self.model.dataChanged.connect(self._note_result)
+        self._progress = (0, 0, False)
+        self._progress_timer = QTimer(self)  # a progress bar repaints at once on setValue: at most 10 a second
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(100)
+        self._progress_timer.timeout.connect(self._show_progress)
 
         self.progress = QProgressBar()
         self.progress.setVisible(False)
@@ -136,13 +136,13 @@ class WorklistWidget(QWidget):
     def resort(self) -> None:
         """Order the rows again by the chosen column; the row selected stays selected."""
         column, order = self._sort
-        self.proxy.sort(column, order)
+        self.model.sort(column, order)
         self.table.horizontalHeader().setSortIndicator(column, order)
         self.model.new_results = 0
         self.resort_button.setText("Re-sort")
         current = self.current_row_id()
         if current is not None:
-            self.table.scrollTo(self._proxy_index(current))
+            self.table.scrollTo(self._table_index(current))
 
     def _note_result(self, *_args) -> None:
         if self.model.new_results:
@@ -150,16 +150,12 @@ class WorklistWidget(QWidget):
 
     def visible_row_ids(self) -> list[int]:
         """Row ids in the order the table shows them."""
-        return [
-            self.model.entries[self.proxy.mapToSource(self.proxy.index(r, 0)).row()].row_id
-            for r in range(self.proxy.rowCount())
-        ]
+        return self.model.visible_row_ids()
 
     def top_row_id(self) -> int | None:
         """The row on top of the list as shown (what to show first after a folder opens)."""
-        if self.proxy.rowCount() == 0:
-            return None
-        return self.model.entries[self.proxy.mapToSource(self.proxy.index(0, 0)).row()].row_id
+        entry = self.model.entry_at_row(0)
+        return entry.row_id if entry is not None else None
 
     def next_unread_row_id(self, after: int | None) -> int | None:
         """The next unread row after ``after`` in the order shown (wrapping round); None when all are read."""
@@ -172,13 +168,12 @@ class WorklistWidget(QWidget):
         return None
 
     # -- selection --------------------------------------------------------------------------------
-    def entry_at(self, proxy_index) -> Entry | None:
-        src = self.proxy.mapToSource(proxy_index)
-        return self.model.entries[src.row()] if src.isValid() and src.row() < len(self.model.entries) else None
+    def entry_at(self, index) -> Entry | None:
+        return self.model.entry_at_row(index.row()) if index.isValid() else None
 
-    def _proxy_index(self, row_id: int):
+    def _table_index(self, row_id: int):
         row = self.model.row_of(row_id)
-        return self.proxy.mapFromSource(self.model.index(row, 0)) if row is not None else self.proxy.index(-1, -1)
+        return self.model.index(row, 0) if row is not None else self.model.index(-1, -1)
 
     def current_row_id(self) -> int | None:
         entry = self.entry_at(self.table.currentIndex())
@@ -190,7 +185,7 @@ class WorklistWidget(QWidget):
             self.study_selected.emit(entry.row_id)
 
     def select_row_id(self, row_id: int) -> None:
-        idx = self._proxy_index(row_id)
+        idx = self._table_index(row_id)
         if idx.isValid():
             self.table.selectRow(idx.row())
             self.table.scrollTo(idx)
@@ -202,7 +197,8 @@ class WorklistWidget(QWidget):
             if entry is not None:
                 row = self.model.row_of(entry.row_id)
                 if row is not None:
-                    self.model.dataChanged.emit(self.model.index(row, COL_IMAGES), self.model.index(row, COL_IMAGES))
+                    index = self.model.index(row, COL_IMAGES)
+                    self.model.dataChanged.emit(index, index)
 
     def clear(self) -> None:
         """Close every row (the caller forgets their scoring first)."""
@@ -214,6 +210,16 @@ class WorklistWidget(QWidget):
         self.set_progress(0, 0, False)
 
     def set_progress(self, done: int, total: int, running: bool) -> None:
+        """Shown at once when scoring starts or stops, else at most every 100 ms."""
+        changed_state = running != self._progress[2]
+        self._progress = (done, total, running)
+        if changed_state:
+            self._show_progress()
+        elif not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def _show_progress(self) -> None:
+        done, total, running = self._progress
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
         self.progress.setVisible(total > 0 and running)

@@ -7,13 +7,14 @@ row also carries read / unread, its folder, and "file missing" once its file is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 
 from cxrviewer.core.anonymise import HIDDEN, display_name, patient_label, study_date_label
+from cxrviewer.core.scoring_queue import unscored
 from cxrviewer.core.sniff import is_dicomdir, looks_like_study
 from cxrviewer.core.study_index import Instance, StudyGroup, StudyIndex
 from cxrviewer.core.study_result import StudyResult
@@ -22,7 +23,6 @@ from cxrviewer.core.verdict import COLOURS as VERDICT_COLOURS
 COLUMNS = ("", "File", "Folder", "Patient", "Date", "Images", "Probability", "AI verdict", "Status")
 COL_READ, COL_FILE, COL_FOLDER, COL_PATIENT, COL_DATE, COL_IMAGES, COL_PROBABILITY, COL_VERDICT, COL_STATUS = range(9)
 _ROOT = QModelIndex()  # the invalid index Qt passes for a flat table; shared, never modified
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 QUEUED, DONE, CANCELLED = "queued", "done", "cancelled"
 MISSING = "file missing"
 UNREAD_MARK = "●"
@@ -60,13 +60,17 @@ def study_images(study: StudyGroup) -> tuple[Path, list[ImageRef]]:
 
 def split_skipped(index: StudyIndex) -> tuple[list[Path], list[tuple[Path, str]]]:
     """(files that look like images but whose header could not be read: rows that scoring reports as
-    unreadable, with the loader's reason), (the rest: not images, a DICOMDIR, files it lists that are gone)."""
+    unreadable, with the loader's reason), (the rest: not images, a DICOMDIR, files it lists that are gone,
+    copies of an image listed once)."""
     rows, rest = [], []
     for path, why in index.skipped:
         if path.is_file() and not is_dicomdir(path) and looks_like_study(path):
             rows.append(path)
         else:
             rest.append((path, why))
+    for instance in index.instances:  # copies of an image already listed (same SOP Instance UID): shown once
+        for dup in instance.duplicates:
+            rest.append((dup, f"{dup.name}: the same image as {instance.path.name}, shown once"))
     return rows, rest
 
 
@@ -122,10 +126,16 @@ class Entry:
 
 
 class WorklistModel(QAbstractTableModel):
+    """``entries`` keep the order studies were opened ("study N"); the table shows them in ``_display`` order,
+    which changes only when :meth:`sort` is asked (a header click, Re-sort), never when a result arrives.
+    No proxy model: a proxy re-sorts and re-maps on every insert, which cost a 3,000-study folder seconds."""
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.entries: list[Entry] = []
-        self._index: dict[int, int] = {}
+        self._index: dict[int, int] = {}  # row id -> position in entries
+        self._display: list[int] = []  # table row -> position in entries
+        self._shown: dict[int, int] = {}  # row id -> table row
         self._by_path: dict[Path, int] = {}  # any image path -> row id
         self._next_id = 0
         self.anonymise = False
@@ -139,50 +149,88 @@ class WorklistModel(QAbstractTableModel):
     def add_many(
         self, studies: list[tuple[Path, list[ImageRef]]], result: StudyResult | None = None, state: str = QUEUED
     ) -> list[int]:
-        """Rows for (scored path, images) pairs, inserted at once (one signal for a whole folder)."""
+        """Rows for (scored path, images) pairs, appended at the end of the table at once."""
         if not studies:
             return []
-        first = len(self.entries)
+        first = len(self._display)
         self.beginInsertRows(QModelIndex(), first, first + len(studies) - 1)
         ids = []
         for path, images in studies:
-            entry = Entry(self._next_id, result or StudyResult(path=Path(path)), state, list(images))
-            self._index[entry.row_id] = len(self.entries)
+            entry = Entry(self._next_id, result or StudyResult(path=path), state, images)
+            position = len(self.entries)
+            self._index[entry.row_id] = position
+            self._shown[entry.row_id] = len(self._display)
+            self._display.append(position)
             self.entries.append(entry)
-            for p in entry.paths:
-                self._by_path.setdefault(Path(p), entry.row_id)
+            for image in images or [ImageRef(path)]:
+                self._by_path.setdefault(image.path, entry.row_id)
             ids.append(entry.row_id)
             self._next_id += 1
         self.endInsertRows()
         return ids
 
     def entry(self, row_id: int) -> Entry | None:
-        row = self._index.get(row_id)
-        return self.entries[row] if row is not None else None
+        position = self._index.get(row_id)
+        return self.entries[position] if position is not None else None
+
+    def entry_at_row(self, row: int) -> Entry | None:
+        """The entry on table row ``row``."""
+        return self.entries[self._display[row]] if 0 <= row < len(self._display) else None
 
     def find_path(self, path: Path) -> Entry | None:
         """The row showing ``path`` (its scored image or any other image of its study)."""
-        row_id = self._by_path.get(Path(path))
+        row_id = self._by_path.get(path if isinstance(path, Path) else Path(path))
         return self.entry(row_id) if row_id is not None else None
 
     def row_of(self, row_id: int) -> int | None:
-        return self._index.get(row_id)
+        """The table row showing ``row_id``."""
+        return self._shown.get(row_id)
+
+    def visible_row_ids(self) -> list[int]:
+        return [self.entries[p].row_id for p in self._display]
 
     def update(self, row_id: int, result: StudyResult | None = None, state: str | None = None) -> None:
-        row = self._index.get(row_id)
-        if row is None:
+        entry = self.entry(row_id)
+        if entry is None:
             return
-        if result is not None:
-            self.entries[row].result = result
+        if result is not None and not entry.missing:  # a deleted file keeps "file missing"
+            entry.result = result
             self.new_results += state == DONE
         if state is not None:
-            self.entries[row].state = state
+            entry.state = state
         self.changed(row_id)
 
     def changed(self, row_id: int) -> None:
-        row = self._index.get(row_id)
+        row = self._shown.get(row_id)
         if row is not None:
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    # -- order ------------------------------------------------------------------------------------
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Order the table by ``column`` (stable: ties keep their order); the selection follows its rows."""
+        if not 0 <= column < len(COLUMNS):
+            return
+        self.layoutAboutToBeChanged.emit()
+        before = self.persistentIndexList()
+        moved = [(self._display[i.row()] if 0 <= i.row() < len(self._display) else None, i.column()) for i in before]
+        reverse = order == Qt.SortOrder.DescendingOrder
+        self._display.sort(key=lambda p: self._sort_key(self.entries[p], column, p), reverse=reverse)
+        self._shown = {self.entries[p].row_id: row for row, p in enumerate(self._display)}
+        rows = {p: row for row, p in enumerate(self._display)}
+        after = [self.index(rows[p], c) if p is not None else QModelIndex() for p, c in moved]
+        self.changePersistentIndexList(before, after)
+        self.layoutChanged.emit()
+        self.new_results = 0
+
+    def _sort_key(self, e: Entry, col: int, position: int):
+        if col in (COL_PROBABILITY, COL_VERDICT):  # calls by probability, then withheld, then unreadable
+            if e.state != DONE or e.missing:
+                return -10.0
+            rank = e.result.verdict.sort_rank
+            return -float(rank) if rank else float(e.result.probability or 0.0)
+        if col == COL_READ:
+            return int(e.read)
+        return str(self._display_text(e, col, position) or "").lower()
 
     def set_read(self, row_id: int, read: bool = True) -> None:
         entry = self.entry(row_id)
@@ -191,24 +239,29 @@ class WorklistModel(QAbstractTableModel):
             self.changed(row_id)
 
     def mark_missing(self) -> list[int]:
-        """Rows whose scored file is gone: shown as "file missing", without their old score. Returns them."""
+        """Rows whose scored file is gone: shown and exported as "file missing", never with their old score."""
         gone = []
         for entry in self.entries:
             if not entry.missing and not Path(entry.result.path).exists():
                 entry.missing = True
+                entry.result = replace(
+                    unscored(entry.result, ""), warnings=[], error=f"{MISSING} (deleted or moved)", unreadable=True
+                )
                 gone.append(entry.row_id)
                 self.changed(entry.row_id)
         return gone
 
     def set_anonymise(self, on: bool) -> None:
         self.anonymise = on
-        if self.entries:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self.entries) - 1, len(COLUMNS) - 1))
+        if self._display:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._display) - 1, len(COLUMNS) - 1))
 
     def clear(self) -> None:
         self.beginResetModel()
         self.entries.clear()
         self._index.clear()
+        self._display.clear()
+        self._shown.clear()
         self._by_path.clear()
         self.new_results = 0
         self.endResetModel()
@@ -218,7 +271,7 @@ class WorklistModel(QAbstractTableModel):
 
     # -- Qt model --------------------------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:  # noqa: N802 - Qt's name
-        return 0 if parent.isValid() else len(self.entries)
+        return 0 if parent.isValid() else len(self._display)
 
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:  # noqa: N802 - Qt's name
         return 0 if parent.isValid() else len(COLUMNS)
@@ -230,14 +283,14 @@ class WorklistModel(QAbstractTableModel):
             return "● unread"
         return None
 
-    def _display(self, e: Entry, col: int, row: int):
+    def _display_text(self, e: Entry, col: int, position: int):
         r = e.result
         meta = {"patient_name": r.patient_name, "patient_id": r.patient_id, "study_date": r.study_date}
         scored = e.state == DONE and not e.missing
         if col == COL_READ:
             return "" if e.read else UNREAD_MARK
         if col == COL_FILE:
-            return display_name(r.path, self.anonymise, row)
+            return display_name(r.path, self.anonymise, position)
         if col == COL_FOLDER:
             return HIDDEN if self.anonymise else Path(r.path).parent.name
         if col == COL_PATIENT:
@@ -257,19 +310,11 @@ class WorklistModel(QAbstractTableModel):
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        e = self.entries[index.row()]
+        position = self._display[index.row()]
+        e = self.entries[position]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(e, col, index.row())
-        if role == SORT_ROLE:
-            if col in (COL_PROBABILITY, COL_VERDICT):  # calls by probability, then withheld, then unreadable
-                if e.state != DONE or e.missing:
-                    return -10.0
-                rank = e.result.verdict.sort_rank
-                return -float(rank) if rank else float(e.result.probability or 0.0)
-            if col == COL_READ:
-                return int(e.read)
-            return str(self._display(e, col, index.row()) or "").lower()
+            return self._display_text(e, col, position)
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == COL_FILE and not self.anonymise:
                 return "\n".join(str(p) for p in e.paths)

@@ -34,7 +34,8 @@ def film(path: Path, patient: str, study: str, view: str, number: int) -> Path:
     ds.PatientID, ds.PatientName = patient, f"Doe^{patient}"
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study, generate_uid()
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.StudyDate, ds.SeriesNumber, ds.InstanceNumber, ds.ViewPosition = "20240102", number, number, view
+    ds.StudyDate, ds.StudyTime, ds.StudyID = "20240102", "101500", "1"
+    ds.SeriesNumber, ds.InstanceNumber, ds.ViewPosition = number, number, view
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path)
     return path
