@@ -8,6 +8,7 @@ progress bar and the status line.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -55,7 +56,7 @@ class ScoringController(QObject):
         # a study already decoded (the one on screen) is scored from memory, ahead of the folder's queue
         interactive = request.interactive or study is not None
         if interactive != request.interactive:
-            request = ScoreRequest(request.ticket, request.row_id, request.path, True, request.cancel)
+            request = replace(request, interactive=True)  # same ticket, same cancel and superseded flags
         self.worklist.model.update(request.row_id, state=QUEUED)
         self.service.score(request, study)
 
