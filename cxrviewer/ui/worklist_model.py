@@ -305,7 +305,12 @@ class WorklistModel(QAbstractTableModel):
             return f"{r.probability:.2f}" if r.verdict.scored else "—"  # withheld: no score on the list
         if col == COL_VERDICT:
             return r.verdict.short if scored else ""
-        return e.status_text
+        return self._status(e, position)
+
+    def _status(self, e: Entry, position: int) -> str:
+        """The status text; anonymised, a file name in its reason reads "study N", as in the File column."""
+        text, name = e.status_text, Path(e.result.path).name
+        return text.replace(name, display_name(e.result.path, True, position)) if self.anonymise and name else text
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -321,7 +326,7 @@ class WorklistModel(QAbstractTableModel):
             if col == COL_IMAGES and len(e.images) > 1:
                 return "The verdict comes from the frontal image; laterals are shown, not scored."
             if col in (COL_PROBABILITY, COL_VERDICT, COL_STATUS):
-                return e.status_text
+                return self._status(e, position)
         if role == Qt.ItemDataRole.FontRole and not e.read:
             font = QFont()
             font.setBold(True)
