@@ -115,3 +115,15 @@ def test_frames_are_counted():
         pytest.skip("needs pydicom-data")
     assert read_header(path).instance.frames == 10
     assert np.isfinite(load_study(path, frame=9).pixels).all()
+
+
+def test_same_uid_with_other_content_stays_two_images(chest_folder):
+    root, pa = chest_folder
+    damaged = root / "b" / "damaged-copy.dcm"
+    data = bytearray((root / "a" / "IM0001").read_bytes())
+    data[-100:] = bytes(100)  # same header (same SOP Instance UID), other pixels
+    damaged.write_bytes(bytes(data))
+    index = build_study_index([root])
+    same = [i for i in index.instances if i.sop_instance_uid == pa.SOPInstanceUID]
+    assert sorted(i.path.name for i in same) == ["IM0001", "damaged-copy.dcm"]  # the byte copy is merged
+    assert any("damaged-copy.dcm" in n and "other content" in n for n in index.notes)

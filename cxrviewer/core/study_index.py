@@ -1,8 +1,9 @@
 """Files grouped as a worklist: patient > study > series > instance, from headers only (no pixels decoded).
 
 DICOM instances are grouped by PatientID, StudyInstanceUID and SeriesInstanceUID; two files with the same
-SOPInstanceUID are one instance (the first, in path order, is kept; the others are listed in its
-``duplicates`` with a note). Each instance carries its view (ViewPosition, ImageLaterality,
+SOPInstanceUID and the same bytes are one instance (the first, in path order, is kept; the others are listed
+in its ``duplicates`` with a note); the same UID with other content (a damaged or edited copy) stays two
+instances, with a note. Each instance carries its view (ViewPosition, ImageLaterality,
 PatientOrientation, View Code Sequence). A PNG or JPEG is a patient and a study of its own (nothing in it
 says whose it is). Qt-free: the UI worklist builds its tree from this.
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import StudyError, UnreadableStudyError
+from .header_values import _int, _same_bytes, _text, _view_code
 from .sniff import DICOM_KINDS, JPEG, PNG, is_dicomdir, looks_like_study, sniff_file
 
 # Header elements the index reads (everything else is skipped while parsing).
@@ -277,20 +279,27 @@ def index_folder(folder: str | os.PathLike) -> StudyIndex:
 
 
 def _walk(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Candidate files under ``folder`` and what was left out, with the reasons the batch scan gives."""
     found: list[Path] = []
     skipped: list[tuple[Path, str]] = []
-    for root, dirs, names in os.walk(folder):  # directory links are not followed
+
+    def unreadable(err: OSError) -> None:  # os.walk would otherwise drop such a folder silently
+        skipped.append((Path(err.filename or folder), f"skipped: folder cannot be read ({err.strerror or err})"))
+
+    for root, dirs, names in os.walk(folder, onerror=unreadable):  # directory links are not followed
+        for name in [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            skipped.append((Path(root) / name, "skipped: link to a folder (not followed)"))
         dirs.sort()
         for name in sorted(names):
             path = Path(root) / name
             if not path.is_file():
-                skipped.append((path, f"{name}: not a regular file"))
+                skipped.append((path, "skipped: not a regular file"))
             elif is_dicomdir(path):
-                skipped.append((path, f"{name}: a DICOMDIR (the index of the media), not an image"))
+                skipped.append((path, "skipped: DICOMDIR (the index of a CD/USB export, not an image)"))
             elif looks_like_study(path):
                 found.append(path)
             else:
-                skipped.append((path, f"{name}: not a PNG, JPEG or DICOM file"))
+                skipped.append((path, "skipped: not a PNG, JPEG or DICOM file"))
     return found, skipped
 
 
@@ -302,14 +311,18 @@ def _group(headers: list[_Header], skipped: list[tuple[Path, str]]) -> StudyInde
     by_uid: dict[str, Instance] = {}
     for h in headers:
         inst = h.instance
-        if inst.sop_instance_uid and inst.sop_instance_uid in by_uid:
-            kept = by_uid[inst.sop_instance_uid]
+        kept = by_uid.get(inst.sop_instance_uid) if inst.sop_instance_uid else None
+        if kept is not None and _same_bytes(kept.path, inst.path):
             kept.duplicates.append(inst.path)
             note = f"{inst.path.name}: the same image (SOP Instance UID) as {kept.path.name}, shown once"
             kept.notes.append(note)
             notes.append(note)
             continue
-        if inst.sop_instance_uid:
+        if kept is not None:  # the same UID, other content (a damaged or edited copy): both shown, and said
+            note = f"{inst.path.name}: the same SOP Instance UID as {kept.path.name} but other content"
+            inst.notes.append(note)
+            notes.append(note)
+        elif inst.sop_instance_uid:
             by_uid[inst.sop_instance_uid] = inst
         own = f"file:{inst.path}"
         study_key = h.study_uid or own  # a bitmap, or a DICOM without Study Instance UID: a study of its own
@@ -363,33 +376,3 @@ def _instance_order(inst: Instance) -> tuple:
 
 def _first_path(patient: PatientGroup) -> str:
     return min((str(i.path) for i in patient.instances), default="")
-
-
-def _text(ds, keyword: str) -> str:
-    from pydicom.multival import MultiValue
-
-    try:
-        value = ds.get(keyword)
-    except Exception:  # noqa: BLE001 - one damaged element costs only itself
-        return ""
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple, MultiValue)):
-        return "\\".join(str(v) for v in value).strip()
-    return str(value).strip()
-
-
-def _int(ds, keyword: str) -> int | None:
-    try:
-        value = ds.get(keyword)
-        return None if value is None or value == "" else int(value)
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _view_code(ds) -> str:
-    try:
-        seq = ds.get("ViewCodeSequence")
-        return str(seq[0].get("CodeMeaning", "")).strip() if seq else ""
-    except Exception:  # noqa: BLE001
-        return ""

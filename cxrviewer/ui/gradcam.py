@@ -65,13 +65,14 @@ class GradcamController(QObject):
         if self.session.study is None or not self.wanted:
             return
         state, model = self._model_state()
+        if state == "none":  # said first: without a model every study's score is "withheld" too
+            self.view.clear_heat()
+            self.panel.gradcam_status.setText("Grad-CAM needs a model; none is loaded.")
+            return
         withheld = self.withheld_reason()
         if withheld:
             self.view.clear_heat()
             self.panel.gradcam_status.setText(withheld)
-            return
-        if state == "none":
-            self.panel.gradcam_status.setText("Grad-CAM needs a model; none is loaded.")
             return
         if state != "ready":
             self.panel.gradcam_status.setText("Grad-CAM will be computed once the model has loaded.")

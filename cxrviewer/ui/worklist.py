@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -36,7 +36,7 @@ from .worklist_model import (
     Entry,
     ImageRef,
     WorklistModel,
-    study_images,
+    study_rows,
 )
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "ImageRef",
     "WorklistModel",
     "WorklistWidget",
-    "study_images",
+    "study_rows",
 ]
 COLUMN_WIDTHS = (22, 200, 110, 150, 85, 130, 80, 100)
 
@@ -87,15 +87,12 @@ class WorklistWidget(QWidget):
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self._sort = (COL_PROBABILITY, Qt.SortOrder.DescendingOrder)
         self.model.dataChanged.connect(self._note_result)
-        self._progress = (0, 0, False)
-        self._progress_timer = QTimer(self)  # a progress bar repaints at once on setValue: at most 10 a second
-        self._progress_timer.setSingleShot(True)
-        self._progress_timer.setInterval(100)
-        self._progress_timer.timeout.connect(self._show_progress)
 
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.progress.setFormat("%v / %m scored")
+        # a percentage: QProgressBar repaints at once whenever its text changes, so a count would repaint (and
+        # hold the UI thread) on every result of a 3,000-study folder; the status line carries the count
+        self.progress.setFormat("%p %")
         self.cancel = QPushButton("Cancel")
         self.cancel.setVisible(False)
         self.cancel.clicked.connect(self.cancel_requested)
@@ -210,16 +207,6 @@ class WorklistWidget(QWidget):
         self.set_progress(0, 0, False)
 
     def set_progress(self, done: int, total: int, running: bool) -> None:
-        """Shown at once when scoring starts or stops, else at most every 100 ms."""
-        changed_state = running != self._progress[2]
-        self._progress = (done, total, running)
-        if changed_state:
-            self._show_progress()
-        elif not self._progress_timer.isActive():
-            self._progress_timer.start()
-
-    def _show_progress(self) -> None:
-        done, total, running = self._progress
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
         self.progress.setVisible(total > 0 and running)

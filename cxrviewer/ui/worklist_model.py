@@ -1,7 +1,8 @@
 """The worklist's rows: one row per study (patient > study > its images), from core/study_index.py.
 
-A PNG or JPEG is a study of its own. A DICOM study with several images (PA + lateral) is one row with one
-verdict: the frontal image is the one scored, laterals are listed (and get a thumbnail) but not scored. Each
+A PNG or JPEG is a study of its own. A DICOM study with a frontal film and laterals (PA + lateral) is one row
+with one verdict: the frontal image is the one scored, laterals are listed (and get a thumbnail) but not
+scored; a further frontal film of the study (a repeat) is a row of its own (:func:`study_rows`). Each
 row also carries read / unread, its folder, and "file missing" once its file is gone (never a stale score).
 """
 
@@ -16,7 +17,7 @@ from PySide6.QtGui import QColor, QFont
 from cxrviewer.core.anonymise import HIDDEN, display_name, patient_label, study_date_label
 from cxrviewer.core.scoring_queue import unscored
 from cxrviewer.core.sniff import is_dicomdir, looks_like_study
-from cxrviewer.core.study_index import Instance, StudyGroup, StudyIndex
+from cxrviewer.core.study_index import StudyGroup, StudyIndex
 from cxrviewer.core.study_result import StudyResult
 from cxrviewer.core.verdict import COLOURS as VERDICT_COLOURS
 
@@ -42,20 +43,23 @@ class ImageRef:
         return self.view or self.path.suffix.lstrip(".").upper() or "image"
 
 
-def scored_image(instances: list[Instance]) -> Instance:
-    """The image a study's verdict comes from: its first frontal one, else its first that is not a lateral."""
-    for wanted in ("frontal", ""):
-        found = next((i for i in instances if i.projection == wanted), None)
-        if found is not None:
-            return found
-    return instances[0]  # laterals only: the input checks withhold its score and say why
+def study_rows(study: StudyGroup) -> list[tuple[Path, list[ImageRef]]]:
+    """The worklist rows of one study: (the path scored, the row's images).
 
-
-def study_images(study: StudyGroup) -> tuple[Path, list[ImageRef]]:
-    """(the path scored, the study's images with what each is) for one study of the index."""
+    A study's verdict comes from its frontal film; its laterals are listed with it (thumbnailed, not scored):
+    PA + lateral is one row. Each further frontal (or view unknown) image of the study, e.g. a repeat
+    exposure or a damaged copy, is a film to score of its own: a row of its own. A study of laterals only is
+    one row scored from its first image (the input checks then withhold it, saying why)."""
     instances = study.instances
-    chosen = scored_image(instances)
-    return chosen.path, [ImageRef(i.path, i.view, i.projection, i is chosen) for i in instances]
+    films = [i for i in instances if i.projection != "lateral"] or instances[:1]
+    laterals = [i for i in instances if i not in films]
+    rows = []
+    for k, film in enumerate(films):
+        images = [ImageRef(film.path, film.view, film.projection, True)]
+        if k == 0:
+            images += [ImageRef(i.path, i.view, i.projection, False) for i in laterals]
+        rows.append((film.path, images))
+    return rows
 
 
 def split_skipped(index: StudyIndex) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -75,19 +79,19 @@ def split_skipped(index: StudyIndex) -> tuple[list[Path], list[tuple[Path, str]]
 
 
 def index_rows(index: StudyIndex) -> list[tuple[Path, list[ImageRef], StudyResult]]:
-    """One worklist row per study of the index: (path scored, images, the row's first result)."""
+    """The worklist rows of the index (see :func:`study_rows`): (path scored, images, the row's first result)."""
     rows = []
     for patient in index:
         for study in patient.studies:
-            path, images = study_images(study)
-            result = StudyResult(
-                path=path,
-                patient_name=patient.patient_name,
-                patient_id=patient.patient_id,
-                study_date=study.study_date,
-                study_instance_uid=study.study_instance_uid,
-            )
-            rows.append((path, images, result))
+            for path, images in study_rows(study):
+                result = StudyResult(
+                    path=path,
+                    patient_name=patient.patient_name,
+                    patient_id=patient.patient_id,
+                    study_date=study.study_date,
+                    study_instance_uid=study.study_instance_uid,
+                )
+                rows.append((path, images, result))
     unreadable, _ = split_skipped(index)
     rows += [(p, [ImageRef(p)], StudyResult(path=p)) for p in unreadable]
     return rows

@@ -33,11 +33,18 @@ def make_window(qtbot, viewer_models_dir, viewer_bundle_name):
         w.resize(*size)
         w.show()
         w.start(list(paths or []))
+        if paths:
+            wait_shown(qtbot, w)  # the first study is decoded off the UI thread, then shown
         if wait_model:
             qtbot.waitUntil(lambda: w.model_state != "loading", timeout=MODEL_TIMEOUT_MS)
         return w
 
     return make
+
+
+def wait_shown(qtbot, w, timeout=30_000):
+    """Until the study asked for is on screen (it is decoded off the UI thread) and any folder has opened."""
+    qtbot.waitUntil(lambda: not w.decoding.is_busy(), timeout=timeout)
 
 
 def wait_idle(qtbot, w, timeout=MODEL_TIMEOUT_MS):

@@ -14,7 +14,7 @@ from cxrviewer.core.rendering import to_uint8
 from cxrviewer.ui.qimage import qimage_to_array
 
 from ..conftest import DICOM_DIR, NATIVE_DIR
-from .conftest import MODEL_TIMEOUT_MS, wait_idle
+from .conftest import MODEL_TIMEOUT_MS, wait_idle, wait_shown
 
 SHARED_FILES = sorted(DICOM_DIR.glob("*.dcm")) + sorted(NATIVE_DIR.rglob("*.jpeg"))
 
@@ -27,6 +27,7 @@ def test_every_shared_file_is_displayed(make_window, qtbot):
     w = make_window()
     for path in SHARED_FILES:
         w.open_paths([path])
+        wait_shown(qtbot, w)
         assert w.study is not None and w.study.path == path, w.study_error
         assert w.view.has_image()
         expected = to_uint8(load_study(path).pixels)  # the core's grayscale pipeline, untouched by the UI
@@ -36,11 +37,12 @@ def test_every_shared_file_is_displayed(make_window, qtbot):
     assert all(e.result.scored for e in w.worklist.model.entries)
 
 
-def test_dicom_without_extension_opens(make_window, tmp_path):
+def test_dicom_without_extension_opens(make_window, qtbot, tmp_path):
     target = tmp_path / "IMG0001"
     shutil.copy(DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm", target)
     w = make_window()
     w.open_paths([target])
+    wait_shown(qtbot, w)
     assert w.study is not None and w.study.metadata["format"] == "DICOM"
 
 
@@ -78,11 +80,14 @@ def test_bad_files_show_a_message_and_the_app_goes_on(make_window, qtbot, tmp_pa
     truncated.write_bytes((DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm").read_bytes()[:2000])
     w = make_window()
     w.open_paths([empty])
+    wait_shown(qtbot, w)
     assert w.study is None and "empty" in w.study_error
     assert "empty" in w.view.placeholder
     w.open_paths([truncated, NATIVE_DIR / "NORMAL" / "IM-0441-0001.jpeg"])
+    wait_shown(qtbot, w)
     assert w.study is None and "cut.dcm" in w.study_error  # the first file opened is shown: its error
     w.show_row(w.worklist.model.find_path(NATIVE_DIR / "NORMAL" / "IM-0441-0001.jpeg").row_id)
+    wait_shown(qtbot, w)
     assert w.study is not None and w.view.has_image()
     wait_idle(qtbot, w)
     errors = {e.result.path.name: e.result.error for e in w.worklist.model.entries}
@@ -91,6 +96,7 @@ def test_bad_files_show_a_message_and_the_app_goes_on(make_window, qtbot, tmp_pa
 
 def test_zoom_fit_window_level_invert_rotate(make_window, qtbot):
     w = make_window(paths=[DICOM_DIR / "gdcm-CR-MONO1-10-chest.dcm"])
+    wait_shown(qtbot, w)
     view = w.view
     fit = view.scale_factor()
     qtbot.keyClick(w, Qt.Key.Key_Plus)
@@ -131,7 +137,7 @@ def test_zoom_fit_window_level_invert_rotate(make_window, qtbot):
     assert np.array_equal(shown_pixels(w), before)
 
 
-def test_drop_opens_files(make_window):
+def test_drop_opens_files(make_window, qtbot):
     w = make_window()
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(NATIVE_DIR / "NORMAL" / "IM-0680-0001.jpeg"))])
@@ -142,5 +148,6 @@ def test_drop_opens_files(make_window):
     from PySide6.QtTest import QTest
 
     QTest.qWait(50)
+    wait_shown(qtbot, w)
     assert w.study is not None and w.study.path.name == "IM-0680-0001.jpeg"
     assert str(NATIVE_DIR / "NORMAL" / "IM-0680-0001.jpeg") in w.settings.recent
