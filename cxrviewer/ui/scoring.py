@@ -44,6 +44,8 @@ class ScoringController(QObject):
         self.cancel_question: QMessageBox | None = None
         service.signals.result_ready.connect(self._on_result)
         service.signals.cancelled.connect(self._on_cancelled)
+        # the bar is redrawn at most every 100 ms: the status line is written at the same moment, same count
+        worklist.progress_shown.connect(lambda: self.status_label.setText(self.queue.progress().text()))
 
     def _run(self, request: ScoreRequest) -> None:
         study = self._cached_study(request.path)
@@ -143,7 +145,6 @@ class ScoringController(QObject):
     def update_progress(self) -> None:
         progress = self.queue.progress()
         self.worklist.set_progress(progress.done, progress.total, progress.running)
-        self.status_label.setText(progress.text())
 
     def is_busy(self) -> bool:
         return self.queue.is_busy()

@@ -61,6 +61,7 @@ class WorklistWidget(QWidget):
     cancel_requested = Signal()
     export_requested = Signal()
     clear_requested = Signal()
+    progress_shown = Signal()  # the bar was just redrawn: the status line follows it (one count for both)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -211,3 +212,4 @@ class WorklistWidget(QWidget):
         self.progress.setValue(done)
         self.progress.setVisible(total > 0 and running)
         self.cancel.setVisible(running)
+        self.progress_shown.emit()
