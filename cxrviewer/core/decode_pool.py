@@ -93,10 +93,15 @@ def decode(path: Path, min_side: int | None = None, frame: int = 0) -> tuple[Stu
 
 
 class DecodePool:
-    def __init__(self, workers: int | None = None, max_ahead: int = 6, processes: int = 1):
+    def __init__(
+        self, workers: int | None = None, max_ahead: int = 6, processes: int = 1, scoring_workers: int | None = None
+    ):
         self._queue: queue.PriorityQueue = queue.PriorityQueue()
         self._order = itertools.count()
         self._ahead = threading.Semaphore(max_ahead)
+        # scoring decodes at once (None: as many as threads); the GUI keeps one so that a thread is free for
+        # the screen and the CPU for the UI (2 cores: 166 ms heartbeat stalls with two, 49 ms with one)
+        self._scoring = threading.Semaphore(scoring_workers) if scoring_workers else None
         self._closed = threading.Event()
         count = workers or max(1, min(2, (os.cpu_count() or 1)))
         self._threads = [threading.Thread(target=self._work, name=f"cxr-decode-{i}", daemon=True) for i in range(count)]
@@ -196,12 +201,28 @@ class DecodePool:
                 elif self._cancelled(item):
                     item.cancelled = True
                     item.on_done(item)
-                elif item.for_screen or self._ahead.acquire(timeout=0.05):
+                elif item.for_screen:
                     self._decode(item)
+                elif self._take_scoring_place():
+                    try:
+                        self._decode(item)
+                    finally:
+                        if self._scoring is not None:
+                            self._scoring.release()
                 else:  # no place ahead of the model: back in line, so a screen request can pass it
                     self._queue.put((priority, order, item))
             except Exception:  # noqa: BLE001 - the pool must outlive any one job's callback
                 traceback.print_exc()
+
+    def _take_scoring_place(self) -> bool:
+        """A scoring decode may start: a scoring thread is free and fewer than max_ahead studies wait."""
+        if self._scoring is not None and not self._scoring.acquire(timeout=0.05):
+            return False
+        if self._ahead.acquire(timeout=0.05):
+            return True
+        if self._scoring is not None:
+            self._scoring.release()
+        return False
 
     @staticmethod
     def _cancelled(job: DecodeJob) -> bool:

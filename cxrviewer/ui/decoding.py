@@ -48,7 +48,7 @@ class DecodeGlue(QObject):
     def __init__(self, window: MainWindow, workers: int | None = None):
         super().__init__(window)
         self.w = window
-        self.pool = DecodePool(workers)
+        self.pool = DecodePool(workers, scoring_workers=1)  # one thread stays free for the screen
         self.wanted_row: int | None = None  # the row the reader asked for, decoding for the screen
         self.errors: dict[Path, str] = {}  # screen decodes that failed (session.open then says why)
         self._fed: set[int] = set()  # tickets of decoded studies handed to the model
