@@ -100,7 +100,7 @@ class ActionTable:
             return sub.menuAction()
         act = QAction(spec.text, self.window)
         act.setObjectName(spec.name)
-        sequences = [QKeySequence(k) for k in spec.keys]
+        sequences = self._sequences(spec)
         for seq in sequences:
             text = seq.toString(QKeySequence.SequenceFormat.PortableText)
             if text in self._keys:
@@ -121,6 +121,18 @@ class ActionTable:
         self._actions[spec.name] = act
         return act
 
+    @staticmethod
+    def _sequences(spec: ActionSpec) -> list[QKeySequence]:
+        """The spec's keys, without repeats and without platform keys this platform leaves unbound (a standard
+        key such as Quit can be empty, or equal to a literal key listed beside it)."""
+        out: dict[str, QKeySequence] = {}
+        for key in spec.keys:
+            seq = QKeySequence(key)
+            text = seq.toString(QKeySequence.SequenceFormat.PortableText)
+            if text:
+                out.setdefault(text, seq)
+        return list(out.values())
+
     def action(self, name: str) -> QAction:
         return self._actions[name]
 
@@ -132,10 +144,14 @@ class ActionTable:
         act.blockSignals(False)
 
     def shortcut_help(self, extra: Sequence[tuple[str, str]] = ()) -> list[tuple[str, str]]:
-        """(keys, what) for every action with keys, in menu order, then ``extra`` (mouse help)."""
+        """(keys, what) for every action with keys, menu by menu as the menu bar shows them, then ``extra``."""
+        bar = [a.menu() for a in self.window.menuBar().actions()]  # contributed menus sit before Help
+        place = {title: bar.index(menu) for title, menu in self._menus.items() if menu in bar}
+        specs = sorted(self.specs, key=lambda spec: place.get(spec.menu, len(bar)))
         rows = []
-        for spec in self.specs:
-            if spec.keys:
-                names = ", ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in spec.keys)
+        for spec in specs:
+            sequences = self._sequences(spec)
+            if sequences:
+                names = ", ".join(seq.toString(QKeySequence.SequenceFormat.NativeText) for seq in sequences)
                 rows.append((names, spec.help_text))
         return rows + list(extra)

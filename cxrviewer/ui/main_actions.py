@@ -61,7 +61,7 @@ def action_specs(w: MainWindow) -> list[ActionSpec]:
             help="Anonymise: hide patient data and file names on screen and in exports",
             group="anonymise",
         ),
-        ActionSpec("file.quit", "File", "&Quit", w.close, (SK.Quit,), group="quit"),
+        ActionSpec("file.quit", "File", "&Quit", w.close, (SK.Quit, "Ctrl+Q"), group="quit"),
         ActionSpec("view.zoom_in", "View", "Zoom &In", lambda: view.zoom(1.25), ("+", "="), group="zoom"),
         ActionSpec("view.zoom_out", "View", "Zoom &Out", lambda: view.zoom(0.8), ("-",), group="zoom"),
         ActionSpec("view.fit", "View", "&Fit to Window", view.fit_to_window, ("F",), group="zoom"),

@@ -30,7 +30,7 @@ def test_a_contributed_menu_goes_before_help_and_runs_its_handler(qtbot):
     qtbot.addWidget(window)
     table = ActionTable(window)
     calls = []
-    table.add([ActionSpec("help.about", "Help", "&About", lambda: calls.append("about"))])
+    table.add([ActionSpec("help.about", "Help", "&About", lambda: calls.append("about"), ("F1", "F1"))])
     table.add(
         [
             ActionSpec("extra.one", "Extra", "&One", lambda: calls.append("one"), ("Ctrl+1",), group="a"),
@@ -46,7 +46,8 @@ def test_a_contributed_menu_goes_before_help_and_runs_its_handler(qtbot):
     assert calls == ["one", True]
     table.set_checked("extra.two", False)  # shows a state without calling the handler
     assert calls == ["one", True] and not table.action("extra.two").isChecked()
-    assert ("Ctrl+1", "One") in [(k.replace("⌘", "Ctrl+"), t) for k, t in table.shortcut_help()]
+    rows = [(k.replace("⌘", "Ctrl+"), t) for k, t in table.shortcut_help()]
+    assert rows == [("Ctrl+1", "One"), ("Ctrl+2", "Two"), ("F1", "About")]  # menu-bar order, a key listed once
 
 
 def test_a_key_bound_twice_or_a_name_reused_is_refused(qtbot):
