@@ -43,7 +43,7 @@ def install(window: MainWindow) -> DecodeGlue:
 
 class DecodeGlue(QObject):
     job_done = Signal(object)  # DecodeJob, emitted in a pool thread, handled in the UI thread
-    folder_indexed = Signal(object, object, str)  # folder, StudyIndex or None, error
+    folder_indexed = Signal(object, object, object, str)  # folder, StudyIndex or None, its rows, error
 
     def __init__(self, window: MainWindow, workers: int | None = None):
         super().__init__(window)
@@ -141,23 +141,23 @@ class DecodeGlue(QObject):
         def work():
             try:
                 index = index_folder(folder)
+                rows, skipped = index_rows(index), split_skipped(index)[1]  # here too, not on the UI thread
             except Exception as exc:  # noqa: BLE001 - reported as one line, the window goes on
-                self.folder_indexed.emit(folder, None, f"{type(exc).__name__}: {exc}")
+                self.folder_indexed.emit(folder, None, None, f"{type(exc).__name__}: {exc}")
                 return
-            self.folder_indexed.emit(folder, index, "")
+            self.folder_indexed.emit(folder, index, (rows, skipped), "")
 
         self.pool.run(work)
 
-    def _on_index(self, folder: Path, index: StudyIndex | None, error: str) -> None:
+    def _on_index(self, folder: Path, index: StudyIndex | None, found, error: str) -> None:
         w = self.w
         shown = w.hide_names(str(folder), folder)
         if index is None:
             self.folders_opening -= 1
             w.report(f"{shown}: the folder could not be read ({error})")
             return
-        w.opener.skipped = split_skipped(index)[1]
+        rows, w.opener.skipped = found
         w.opener.show_skipped()
-        rows = index_rows(index)
         via = " (through its DICOMDIR)" if index.source is not None else ""
         w.statusBar().showMessage(f"{len(rows)} studies found in {shown}{via}", 5000)
         if not rows:
