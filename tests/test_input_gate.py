@@ -160,6 +160,51 @@ def test_tampered_or_missing_graph_is_refused(tmp_path):
     assert load_gate(folder) is None  # absent: the caller says the population check did not run
 
 
+def _gate_copy(tmp_path, op: dict):
+    folder = tmp_path / "input_gate"
+    shutil.copytree(default_gate_path(), folder)
+    config = json.loads((folder / "gate.json").read_text())
+    config["operating_point"] = op
+    (folder / "gate.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_score_is_the_recorded_fusion_of_the_two_outputs(gate):
+    """The score is recomputed here from the graph's two outputs and gate.json's numbers, written out."""
+    op = gate.operating_point
+    assert op["fusion"] == "sum" and op["limit"] > 0
+    paths = [NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg", DICOM_DIR / "RG1_J2KI.dcm", DICOM_DIR / "RG3_J2KI.dcm"]
+    for r in _assess(gate, paths):
+        logit = math.log(max(r.p_outside, 1e-12)) - math.log(max(1.0 - r.p_outside, 1e-12))
+        za = (logit - op["logit_p_mean"]) / op["logit_p_sd"]
+        zb = (math.log(r.distance) - op["log_d_mean"]) / op["log_d_sd"]
+        assert math.isclose(r.score, (za + zb) / op["limit"], rel_tol=1e-3, abs_tol=1e-3)
+
+
+def test_a_gate_with_the_older_either_limit_rule_still_loads(tmp_path, gate):
+    """gate.json files written before the sum rule ("any": either score over its own limit) keep working."""
+    p_lim, d_lim = 0.6, 2.5
+    old = load_gate(_gate_copy(tmp_path, {"p_outside": p_lim, "distance": d_lim}))
+    assert old is not None
+    for r in _assess(old, [NATIVE_DIR / "NORMAL" / "IM-0230-0001.jpeg", DICOM_DIR / "RG1_J2KI.dcm"]):
+        assert math.isclose(r.score, max(r.p_outside / p_lim, r.distance / d_lim), rel_tol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [{"fusion": "sum", "p_outside": 0.5}, {"fusion": "median", "p_outside": 0.5, "distance": 2.0}, {"p_outside": 0.5}],
+)
+def test_an_incomplete_operating_point_is_refused(tmp_path, gate, op):
+    with pytest.raises(InputGateError, match="unreadable"):
+        load_gate(_gate_copy(tmp_path, op))
+
+
+def test_a_non_positive_limit_is_refused(tmp_path, gate):
+    op = dict(gate.operating_point, limit=0.0)
+    with pytest.raises(InputGateError, match="unreadable"):
+        load_gate(_gate_copy(tmp_path, op))
+
+
 def test_thread_safe(gate):
     imgs = [load_study(p).pixels for p in sorted((KERMANY / "val").rglob("*.jpeg"))[:4]]
     expected = [gate.assess(i).score for i in imgs]

@@ -50,7 +50,9 @@ from cxrviewer.core.input_gate import (  # noqa: E402
     GATE_JPEG_QUALITY,
     GATE_SIZE,
     GRAPH_FILE,
+    gate_scores,
     normalise_for_gate,
+    outside_logit,
 )
 
 SHARED = REPO.parent / "shared" / "data"
@@ -534,10 +536,10 @@ def _pick(pool: list[Path], i: int) -> list[Path]:
 # --------------------------------------------------------------------------------------------------------
 # features (torch; only the builder needs it)
 # --------------------------------------------------------------------------------------------------------
-def feature_layout() -> list[tuple[int, str, int]]:
-    """(tap, pooling, width) blocks in the order FeatureNet concatenates them."""
+def feature_layout(taps: tuple[int, ...] = TAPS) -> list[tuple[int, str, int]]:
+    """(tap, pooling, width) blocks in the order FeatureNet(taps) concatenates them."""
     out = []
-    for t in TAPS:
+    for t in taps:
         out.append((t, "mean", TAP_CHANNELS[t]))
         out.append((t, "std", TAP_CHANNELS[t]))
         if t in GRID_TAPS:
@@ -545,9 +547,12 @@ def feature_layout() -> list[tuple[int, str, int]]:
     return out
 
 
-def feature_index(poolings: tuple[str, ...], taps: tuple[int, ...] = TAPS) -> np.ndarray:
+def feature_index(
+    poolings: tuple[str, ...], taps: tuple[int, ...] = TAPS, layout_taps: tuple[int, ...] = TAPS
+) -> np.ndarray:
+    """Columns of the chosen poolings and taps in the features of FeatureNet(layout_taps)."""
     idx, start = [], 0
-    for t, kind, width in feature_layout():
+    for t, kind, width in feature_layout(layout_taps):
         if kind in poolings and t in taps:
             idx.extend(range(start, start + width))
         start += width
@@ -574,18 +579,21 @@ def build_torch_modules():
         return torch.stack(cells, -2).flatten(1)
 
     class FeatureNet(nn.Module):
-        """(N, 1, S, S) normalised image in [0, 1] -> pooled features at TAPS (mean, std, 2x2 grid)."""
+        """(N, 1, S, S) normalised image in [0, 1] -> pooled features at ``taps`` (mean, std, 2x2 grid).
 
-        def __init__(self, features: nn.Module, last: int):
+        The backbone is cut after the last tap, so a gate on shallow taps ships only the blocks it needs."""
+
+        def __init__(self, features: nn.Module, taps: tuple[int, ...] = TAPS):
             super().__init__()
-            self.features = nn.Sequential(*list(features.children())[: last + 1])
+            self.taps = tuple(taps)
+            self.features = nn.Sequential(*list(features.children())[: max(self.taps) + 1])
 
         def forward(self, x):
             x = x.repeat(1, 3, 1, 1) * 2.0 - 1.0
             outs = []
             for i, layer in enumerate(self.features):
                 x = layer(x)
-                if i in TAPS:
+                if i in self.taps:
                     m = x.mean(dim=(2, 3))
                     sq = (x * x).mean(dim=(2, 3))
                     outs.append(m)
@@ -640,7 +648,7 @@ def extract(sets: dict, names: list[str], cache: Path, batch: int = 32) -> dict[
                 continue
         if fnet is None:
             model, _, FeatureNet, _ = build_torch_modules()
-            fnet = FeatureNet(model.features, max(TAPS)).eval()
+            fnet = FeatureNet(model.features).eval()
         t0 = time.time()
         feats = []
         makers = s["make"]
@@ -658,13 +666,24 @@ def extract(sets: dict, names: list[str], cache: Path, batch: int = 32) -> dict[
 # --------------------------------------------------------------------------------------------------------
 # candidate gates (fitted on cached features; numpy + scikit-learn)
 # --------------------------------------------------------------------------------------------------------
-CANDIDATES = {
-    # name: (poolings, use the classifier, use the distance, inverse regularisation C of the classifier)
-    "lr-mean": (("mean",), True, False, 0.05),
-    "lr-all": (("mean", "std", "grid"), True, False, 0.05),
-    "maha-all": (("mean", "std", "grid"), False, True, 0.05),
-    "lr-all+maha": (("mean", "std", "grid"), True, True, 0.05),
-    "lr-all+maha-C0.5": (("mean", "std", "grid"), True, True, 0.5),
+ALL = ("mean", "std", "grid")
+SHALLOW = (3, 6, 10, 13)
+CANDIDATES: dict[str, tuple] = {
+    # name: (poolings, use the classifier, use the distance, inverse regularisation C of the classifier,
+    #        fusion of the two scores: "any" = either over its own limit, "sum" = standardised sum over one limit,
+    #        optionally the MobileNetV2 blocks pooled, default TAPS)
+    "lr-mean": (("mean",), True, False, 0.05, "any"),
+    "lr-all": (ALL, True, False, 0.05, "any"),
+    "maha-all": (ALL, False, True, 0.05, "any"),
+    "lr-all+maha": (ALL, True, True, 0.05, "any"),
+    "lr-all+maha-C0.5": (ALL, True, True, 0.5, "any"),
+    # the same classifiers and distance, fused by the sum (same heads: no further fits)
+    "lr-mean+maha-sum": (("mean",), True, True, 0.05, "sum"),
+    "lr-all+maha-sum": (ALL, True, True, 0.05, "sum"),
+    "lr-all+maha-C0.5-sum": (ALL, True, True, 0.5, "sum"),
+    # shallower blocks only (3-13: edges, texture, local structure rather than ImageNet object parts)
+    "lr-shallow+maha": (ALL, True, True, 0.05, "any", SHALLOW),
+    "lr-shallow+maha-sum": (ALL, True, True, 0.05, "sum", SHALLOW),
 }
 N_PCA = 256  # components before the logistic model
 N_MAHA = 64  # components of the probabilistic-PCA distance
@@ -733,22 +752,54 @@ def score_head(head: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def operating_point(head: dict, x_cal: np.ndarray) -> dict:
-    """Limits from the calibration part of Kermany train (224 px + simulated originals): about 1 % withheld."""
+    """Limits from the calibration part of Kermany train (224 px + simulated originals): about 1 % withheld.
+
+    "any": each score's own limit at the 99.5th percentile (99th when only one is used); "sum": the two scores
+    (log-odds of outside, log distance) standardised on these films, added, limit at the 99th percentile.
+    """
     probs, dist = score_head(head, x_cal)
+    if head.get("fuse", "any") == "sum":
+        a, b = outside_logit(probs), np.log(np.maximum(dist, 1e-12))
+        op = {
+            "fusion": "sum",
+            "logit_p_mean": float(a.mean()),
+            "logit_p_sd": float(a.std()),
+            "log_d_mean": float(b.mean()),
+            "log_d_sd": float(b.std()),
+            "p_outside": P_FLOOR,  # for the sum this only decides whether the classifier names the kind
+            "percentile": 99.0,
+        }
+        fused = (a - op["logit_p_mean"]) / op["logit_p_sd"] + (b - op["log_d_mean"]) / op["log_d_sd"]
+        op["limit"] = float(np.percentile(fused, op["percentile"]))
+        assert op["limit"] > 0, "the fused limit must be positive (score = fused / limit)"
+        return op
     p_out = 1 - probs[:, 0]
     both = head["use_lr"] and head["use_maha"]
     q = 99.5 if both else 99.0
     p_lim = max(P_FLOOR, float(np.percentile(p_out, q))) if head["use_lr"] else 1.0 + 1e-6
     d_lim = float(np.percentile(dist, q)) if head["use_maha"] else 1e9
-    return {"p_outside": p_lim, "distance": d_lim, "percentile": q}
+    return {"fusion": "any", "p_outside": p_lim, "distance": d_lim, "percentile": q}
+
+
+def operating_rule_text(op: dict) -> str:
+    if op["fusion"] == "sum":
+        return (
+            "withheld when (z(log P(outside)/P(kermany)) + z(log distance)) / limit > 1, z standardised on the "
+            f"Kermany calibration films (224 px + simulated originals); limit = {op['percentile']}th percentile "
+            f"there; the classifier names the kind when P(outside) > {P_FLOOR}"
+        )
+    return (
+        f"withheld when P(outside) > p_outside or distance > distance; limits = {op['percentile']}th percentile "
+        f"of Kermany calibration films (224 px + simulated originals), p_outside at least {P_FLOOR}"
+    )
 
 
 def verdict(head: dict, op: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The app's own rule (input_gate.gate_scores) on features: withheld, kind, score."""
     probs, dist = score_head(head, x)
-    p_out = 1 - probs[:, 0]
-    withheld = (p_out > op["p_outside"]) | (dist > op["distance"])
+    score = gate_scores(probs, dist, op)
     kind = 1 + np.argmax(probs[:, 1:], axis=1)
-    return withheld, kind, np.maximum(p_out / op["p_outside"], dist / op["distance"])
+    return score > 1.0, kind, score
 
 
 FIT_SETS = ("k_fit", "k_fit_orig", "k_fit_photo", "nonchest", "ext", "ext_k224", "ext_res", "ext_photo")
@@ -767,13 +818,20 @@ def stack(feats, sets, names, groups_out=()):
 _HEADS: dict = {}
 
 
-def cached_head(feats, sets, poolings, use_lr: bool, use_maha: bool, c: float, groups_out=()) -> dict:
+def candidate_spec(name: str) -> tuple:
+    """(poolings, use_lr, use_maha, C, fusion, taps) of a candidate (taps default: TAPS)."""
+    spec = CANDIDATES[name]
+    return tuple(spec) if len(spec) == 6 else (*spec, TAPS)
+
+
+def cached_head(feats, sets, name: str, groups_out=()) -> dict:
     """One fit per (features, left-out groups): candidates sharing features share the classifier and distance."""
-    key = (poolings, c, tuple(groups_out))
+    poolings, use_lr, use_maha, c, fuse, taps = candidate_spec(name)
+    key = (poolings, taps, c, tuple(groups_out))
     if key not in _HEADS:
         x, y = stack(feats, sets, FIT_SETS, groups_out=groups_out)
-        _HEADS[key] = fit_head(x, y, feature_index(poolings), True, True, c)
-    head = dict(_HEADS[key], use_lr=use_lr, use_maha=use_maha)
+        _HEADS[key] = fit_head(x, y, feature_index(poolings, taps), True, True, c)
+    head = dict(_HEADS[key], use_lr=use_lr, use_maha=use_maha, fuse=fuse, poolings=poolings, taps=taps)
     if not use_lr:
         head["w"] = np.zeros_like(head["w"])
         head["b"] = np.array([30.0] + [0.0] * (len(CLASSES) - 1))
@@ -782,7 +840,6 @@ def cached_head(feats, sets, poolings, use_lr: bool, use_maha: bool, c: float, g
 
 def logo(feats, sets, cand: str) -> dict:
     """Leave-one-group-out: fit without group g, operating point on Kermany calibration, measure on g."""
-    poolings, use_lr, use_maha, c = CANDIDATES[cand]
     x_cal, _ = stack(feats, sets, CAL_SETS)
     res: dict = {
         "adult": [],
@@ -796,7 +853,7 @@ def logo(feats, sets, cand: str) -> dict:
         "per_group": {},
     }
     for g in GROUPS:
-        head = cached_head(feats, sets, poolings, use_lr, use_maha, c, groups_out=(g,))
+        head = cached_head(feats, sets, cand, groups_out=(g,))
         op = operating_point(head, x_cal)
         m = sets["ext"]["group"] == g
         yv = sets["ext"]["y"][m]
@@ -818,7 +875,7 @@ def logo(feats, sets, cand: str) -> dict:
     out = {k: rate(v) for k, v in res.items() if k != "per_group"}
     out["per_group"] = res["per_group"]
     # the candidate fitted on every group: operating point and Kermany-side rates (calibration films)
-    head = cached_head(feats, sets, poolings, use_lr, use_maha, c)
+    head = cached_head(feats, sets, cand)
     op = operating_point(head, x_cal)
     out["cal_224"] = rate(verdict(head, op, feats["k_cal"])[0])
     out["cal_orig"] = rate(verdict(head, op, feats["k_cal_orig"])[0])
@@ -854,9 +911,12 @@ def export(head: dict, out_dir: Path) -> tuple[Path, str]:
     import torch
 
     model, provenance, FeatureNet, GateNet = build_torch_modules()
-    fnet = FeatureNet(model.features, max(TAPS)).eval()
+    fnet = FeatureNet(model.features, head["taps"]).eval()
+    # the same columns, numbered in the cut network's (shorter) feature vector
+    select = feature_index(head["poolings"], head["taps"], layout_taps=head["taps"])
+    assert len(select) == len(head["sel"])
     net = GateNet(
-        fnet, head["sel"], head["w"], head["b"], head["mu"], head["sd"], head["comps"], head["var"], head["resvar"]
+        fnet, select, head["w"], head["b"], head["mu"], head["sd"], head["comps"], head["var"], head["resvar"]
     ).eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / GRAPH_FILE
@@ -925,8 +985,8 @@ def main(argv=None) -> int:
         return 0
 
     # final fit on every group, operating point on the calibration films, export, measure the shipped graph
-    poolings, use_lr, use_maha, c = CANDIDATES[chosen]
-    head = cached_head(feats, sets, poolings, use_lr, use_maha, c)
+    poolings, use_lr, use_maha, c, fuse, taps = candidate_spec(chosen)
+    head = cached_head(feats, sets, chosen)
     x_cal, _ = stack(feats, sets, CAL_SETS)
     op = operating_point(head, x_cal)
     graph, provenance = export(head, args.out)
@@ -941,19 +1001,13 @@ def main(argv=None) -> int:
             "text": "8-bit grey, squash to 224x224 (Pillow bilinear, no crop), JPEG q75 re-encode, "
             "Gaussian blur radius 1 px",
         },
-        "operating_point": {
-            "p_outside": op["p_outside"],
-            "distance": op["distance"],
-            "rule": f"withheld when P(outside) > p_outside or distance > distance; limits = "
-            f"{op['percentile']}th percentile of Kermany calibration films (224 px + "
-            f"simulated originals), p_outside at least {P_FLOOR}",
-        },
+        "operating_point": dict(op, rule=operating_rule_text(op)),
         "graph": GRAPH_FILE,
         "graph_sha256": digest,
         "method": {
             "candidate": chosen,
-            "backbone": f"MobileNetV2 ImageNet features ({provenance}), blocks {list(TAPS)} pooled "
-            f"({', '.join(poolings)}; 2x2 grid at blocks {list(GRID_TAPS)})",
+            "backbone": f"MobileNetV2 ImageNet features ({provenance}), blocks {list(taps)} pooled "
+            f"({', '.join(poolings)}; 2x2 grid at blocks {[t for t in GRID_TAPS if t in taps]})",
             "classifier": f"multinomial logistic regression over {list(CLASSES)} on standardised features -> "
             f"PCA {N_PCA}, C={c}, balanced class weights"
             if use_lr

@@ -89,9 +89,51 @@ def normalise_for_gate(pixels: np.ndarray) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
+def outside_logit(probs: np.ndarray) -> np.ndarray:
+    """log(P(outside) / P(Kermany)) per row of (n, classes) probabilities (first class: Kermany).
+
+    P(outside) is summed over the outside classes rather than taken as 1 - P(Kermany), which keeps its
+    precision for confident in-population films; both are floored so the log stays finite.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    p_out = np.maximum(probs[:, 1:].sum(axis=1), 1e-12)
+    return np.log(p_out) - np.log(np.maximum(probs[:, 0], 1e-12))
+
+
+def gate_scores(probs: np.ndarray, distance: np.ndarray, op: dict) -> np.ndarray:
+    """The gate's score per study (withheld when > 1) from the graph's outputs and gate.json's operating point.
+
+    ``fusion`` "sum" (the shipped rule): the classifier's log-odds of outside and the log distance, each
+    standardised on the Kermany calibration films, are added and divided by their limit. Adding them withholds a
+    film on which both are raised but neither alone crosses its own limit (most adult films the older rule
+    missed). ``fusion`` "any" (gates written before): the larger of P(outside)/limit and distance/limit.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    dist = np.asarray(distance, dtype=np.float64)
+    if op.get("fusion", "any") == "sum":
+        za = (outside_logit(probs) - float(op["logit_p_mean"])) / float(op["logit_p_sd"])
+        zb = (np.log(np.maximum(dist, 1e-12)) - float(op["log_d_mean"])) / float(op["log_d_sd"])
+        return (za + zb) / float(op["limit"])
+    p_out = 1.0 - probs[:, 0]
+    return np.maximum(p_out / float(op["p_outside"]), dist / float(op["distance"]))
+
+
+def _check_operating_point(op: dict) -> None:
+    """KeyError / ValueError / TypeError when gate.json's operating point lacks what its fusion rule needs."""
+    keys = ("logit_p_mean", "logit_p_sd", "log_d_mean", "log_d_sd", "limit", "p_outside")
+    if op.get("fusion", "any") == "sum":
+        values = [float(op[k]) for k in keys]
+        if min(values[1], values[3], values[4]) <= 0:
+            raise ValueError("non-positive scale or limit in the operating point")
+    elif op.get("fusion", "any") == "any":
+        float(op["p_outside"]), float(op["distance"])
+    else:
+        raise ValueError(f"unknown fusion rule {op.get('fusion')!r}")
+
+
 @dataclass(frozen=True)
 class GateResult:
-    """``score``: the larger of P(outside)/its limit and distance/its limit; withheld when it exceeds 1."""
+    """``score``: the gate's score (see :func:`gate_scores`); withheld when it exceeds 1."""
 
     score: float
     withheld: bool
@@ -115,8 +157,9 @@ class InputGate:
             raise InputGateError(f"input gate: ONNX Runtime is not available ({type(exc).__name__}: {exc})") from exc
         self.config = config
         self.classes: tuple[str, ...] = tuple(config["classes"])  # first class: in-population
-        self.p_limit = float(config["operating_point"]["p_outside"])
-        self.d_limit = float(config["operating_point"]["distance"])
+        self.operating_point: dict = dict(config["operating_point"])
+        # the classifier names the kind of outsider only above this P(outside); below it the reason says "unlike"
+        self.p_limit = float(self.operating_point["p_outside"])
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or max(1, min(2, os.cpu_count() or 1))
@@ -143,7 +186,7 @@ class InputGate:
 
     def _result(self, probs: np.ndarray, dist: float) -> GateResult:
         p_out = float(1.0 - probs[0])
-        score = max(p_out / self.p_limit, dist / self.d_limit)
+        score = float(gate_scores(probs[None], np.array([dist]), self.operating_point)[0])
         withheld = bool(score > 1.0)
         kind = None
         reason = REASONS[None]
@@ -186,7 +229,8 @@ def load_gate(path: Path | None = None, threads: int | None = None) -> InputGate
         expected = str(config["graph_sha256"]).lower()
         norm = config["normalisation"]
         fitted = (int(norm["size"]), int(norm["jpeg_quality"]), float(norm["blur_radius"]))
-        config["operating_point"]["p_outside"], config["operating_point"]["distance"], config["classes"]
+        _check_operating_point(config["operating_point"])
+        config["classes"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputGateError(f"input gate: {config_path.name} is unreadable ({exc})") from exc
     if fitted != (GATE_SIZE, GATE_JPEG_QUALITY, GATE_BLUR_RADIUS):
