@@ -116,6 +116,7 @@ def test_app_batch_mode_runs_offline_in_its_own_process(
     Also checks determinism across runs: the subprocess's probabilities equal this process's.
     """
     from cxrviewer.core import load_study
+    from cxrviewer.core.reduced_decode import MIN_SIDE as REDUCED_MIN_SIDE
 
     root, _ = corpus
     valid = root / "valid"
@@ -155,5 +156,6 @@ def test_app_batch_mode_runs_offline_in_its_own_process(
     rows = read_batch_csv(out)
     assert len(rows) == 4 and all(r["probability"] for r in rows), rows
     for r in rows:
-        here = viewer_predictor.predict(load_study(r["path"])).probability
+        # the batch decodes reduced for scoring (core/reduced_decode.py): the same numbers as that decode
+        here = viewer_predictor.predict(load_study(r["path"], min_side=REDUCED_MIN_SIDE)).probability
         assert abs(float(r["probability"]) - here) <= 1e-5, (r["path"], r["probability"], here)
