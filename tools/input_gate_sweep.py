@@ -101,12 +101,14 @@ class Sweep:
     def knn(self, poolings=B.ALL, npca=32, k=5, cosine=False) -> dict:
         """Mean distance to the k nearest Kermany fitting films (PCA of Kermany only): the same in every fold."""
         sel = B.feature_index(poolings)
-        x, y = B.stack(self.feats, self.sets, B.FIT_SETS)
-        xk = x[y == K][:, sel].astype(np.float64)
-        mu, sd = xk.mean(0), np.maximum(xk.std(0), 1e-3)
-        z = (xk - mu) / sd
-        zm = z.mean(0)
-        proj = np.linalg.svd(z - zm, full_matrices=False)[2][:npca]
+        if ("knn", poolings) not in self._pca:  # one SVD per pooling, shared by every k and PCA size
+            x, y = B.stack(self.feats, self.sets, B.FIT_SETS)
+            xk = x[y == K]
+            mu, sd = xk[:, sel].mean(0), np.maximum(xk[:, sel].std(0), 1e-3)
+            z = (xk[:, sel] - mu) / sd
+            self._pca[("knn", poolings)] = (xk, mu, sd, z.mean(0), np.linalg.svd(z - z.mean(0), full_matrices=False)[2])
+        xk, mu, sd, zm, vt = self._pca[("knn", poolings)]
+        proj = vt[:npca]
 
         def emb(a):
             e = (((a[:, sel] - mu) / sd) - zm) @ proj.T
