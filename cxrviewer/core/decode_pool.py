@@ -128,6 +128,7 @@ class DecodePool:
         frame: int = 0,
         thumbnail: bool = True,
     ) -> DecodeJob:
+        # cancel: a scoring request cancelled, or a screen request superseded by the next one (N held down)
         job = DecodeJob(Path(path), for_screen, None if for_screen else min_side, cancel, frame, on_done=on_done)
         job.thumbnail = np.zeros((0, 0), np.uint8) if not thumbnail else None
         priority = PRIORITY_SCREEN if for_screen else PRIORITY_SCORING
@@ -226,7 +227,7 @@ class DecodePool:
 
     @staticmethod
     def _cancelled(job: DecodeJob) -> bool:
-        return not job.for_screen and job.cancel is not None and job.cancel.is_set()
+        return job.cancel is not None and job.cancel.is_set()
 
     def _decode(self, job: DecodeJob) -> None:
         with self._lock:

@@ -10,6 +10,7 @@ in the pool too, and its rows are added in chunks, so a 3,000-file folder never 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,7 +55,7 @@ class DecodeGlue(QObject):
         self._fed: set[int] = set()  # tickets of decoded studies handed to the model
         self._requests: dict[int, ScoreRequest] = {}  # job id -> request waiting for its decode
         self.folders_opening = 0
-        self._screen_queued: set[Path] = set()
+        self._screen_queued: dict[Path, threading.Event] = {}  # screen decodes asked for, and their cancel
         self.job_done.connect(self._on_job)
         self.folder_indexed.connect(self._on_index)
         signals = window.service.signals
@@ -68,16 +69,20 @@ class DecodeGlue(QObject):
         if entry is None:
             return False
         path = Path(entry.result.path)
-        if self.w.session.studies.get(path) is not None or path in self.errors:
-            self.wanted_row = None
+        if self.w.session.studies.get(path) is not None or self.errors.pop(path, None) is not None:
+            self.wanted_row = None  # decoded (or refused: the session says why) and shown now
             self.w.worklist.model.set_read(row_id)
             return False
         self.wanted_row = row_id
         self.w.worklist.select_row_id(row_id)
         self.w.statusBar().showMessage(f"Opening {self.w.presenter.shown_name(row_id)}…", 3000)
+        for other, superseded in list(self._screen_queued.items()):  # only the latest request is decoded
+            if other != path:
+                superseded.set()
+                del self._screen_queued[other]
         if path not in self._screen_queued:  # asked again while decoding: one decode
-            self._screen_queued.add(path)
-            self.pool.submit(path, self.job_done.emit, for_screen=True)
+            self._screen_queued[path] = threading.Event()
+            self.pool.submit(path, self.job_done.emit, for_screen=True, cancel=self._screen_queued[path])
         return True
 
     # -- scoring ----------------------------------------------------------------------------------
@@ -119,7 +124,9 @@ class DecodeGlue(QObject):
             service.score(request, job.study)
 
     def _on_screen_decoded(self, job: DecodeJob) -> None:
-        self._screen_queued.discard(job.path)
+        if job.cancelled:  # superseded by a later request
+            return
+        self._screen_queued.pop(job.path, None)
         if job.study is not None:
             self.w.session.studies.put(job.path, job.study)
         else:

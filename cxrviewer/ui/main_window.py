@@ -231,9 +231,9 @@ class MainWindow(QMainWindow):
         return self.gradcam.current_heat()
 
     def step_study(self, step: int) -> None:
-        order = self.worklist.visible_row_ids()
-        if order:
-            i = order.index(self.current_row) if self.current_row in order else -1
+        if order := self.worklist.visible_row_ids():
+            here = self.current_row if self.decoding.wanted_row is None else self.decoding.wanted_row  # N held down
+            i = order.index(here) if here in order else -1
             self.show_row(order[max(0, min(len(order) - 1, i + step))])
 
     def _on_row_finished(self, row: int) -> None:

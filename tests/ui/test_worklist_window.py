@@ -171,3 +171,23 @@ def test_ui_thread_never_blocks_opening_3000_files_or_a_2k_jpeg2000_film(make_wi
     limit = 0.1 + idle if load < (os.cpu_count() or 1) else 0.5
     assert opening < limit, report
     assert showing < limit, report
+
+
+def test_n_held_down_shows_the_last_study_asked_for(make_window, qtbot, tmp_path):
+    folder = tmp_path / "films"
+    folder.mkdir()
+    for i, src in enumerate(sorted((NATIVE_DIR / "PNEUMONIA").glob("*.jpeg"))[:8]):
+        os.symlink(src, folder / f"{i}-{src.name}")
+    w = make_window()
+    w.open_paths([folder])
+    wait_rows(qtbot, w, 8)
+    order = w.worklist.visible_row_ids()
+    qtbot.waitUntil(lambda: w.current_row == order[0], timeout=30000)
+    for _ in range(5):  # N pressed faster than the films decode: each step from the one being opened
+        w.step_study(1)
+    qtbot.waitUntil(lambda: not w.decoding.is_busy(), timeout=30000)
+    assert (
+        w.current_row == order[5]
+        and w.study is not None
+        and w.study.path == w.worklist.model.entry(order[5]).result.path
+    )
