@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .anonymise import banner_lines
+from .errors import StudyError
 from .rendering import Orientation, display_pixels, orient, to_uint8
 from .study import Study, load_study
 from .windowing import auto_window
@@ -123,12 +124,11 @@ class ViewerSession:
         self._flip_last = True
 
     # -- the study --------------------------------------------------------------------------------
-    def open(self, row_id: int, path: Path, shown_name: str = "") -> bool:
+    def open(self, row_id: int, path: Path) -> bool:
         """Show ``path`` (display settings back to the file's own). False, with :attr:`study_error`, if unreadable.
 
-        ``shown_name`` replaces the file name in the error (anonymised: "study N")."""
-        from .errors import StudyError
-
+        The error names the file; the window hides names when anonymising (at display time, as the switch can
+        change after the file was opened)."""
         self.row_id = row_id
         self.window_level, self.inverted, self.orientation = None, False, Orientation()
         self.study, self.study_error = None, ""
@@ -139,8 +139,6 @@ class ViewerSession:
             self.study_error = str(exc)
         except Exception as exc:  # noqa: BLE001 - the app goes on whatever the file holds
             self.study_error = f"{path.name}: {type(exc).__name__}: {exc}"
-        if shown_name and path.name:
-            self.study_error = self.study_error.replace(str(path), shown_name).replace(path.name, shown_name)
         return self.study is not None
 
     def close(self) -> None:
