@@ -93,7 +93,7 @@ def section(results: list[dict]) -> str:
         )
     lines.append(
         "\nThe largest abs(dP) comes from the DICOMs (RG1_J2KI, a JPEG 2000 adult film that the input checks withhold "
-        "anyway; a 2x2 mean of its full decode moves it as much). On the 220 native JPEG films the reduced decode "
+        "anyway). On the 220 native JPEG films the reduced decode "
         "stays within 0.005 for both models (`pytest tests/test_reduced_decode.py`). Where the speed-up is smaller "
         "(ResNet50), inference rather than decoding bounds the folder. The GUI's triage decodes the same way "
         "(core/decode_pool.py), on its own threads beside the model's."

@@ -57,7 +57,7 @@ def test_probability_agrees_with_the_full_decode_on_native_films(predictors):
 def test_dicom_jpeg2000_and_jpeg_reduce_and_agree(predictors):
     # No DICOM is among the native films the 0.005 rule is set on. These adult / extremity films are withheld by
     # the input checks either way (the same reasons must come out); their probabilities move by up to 0.0057
-    # (RG1, ResNet50), as much as a 2x2 mean of the full decode moves them, so they are held to 0.01.
+    # (RG1, ResNet50; benchmarks/reduced_agreement.py), so they are held to 0.01.
     gate = load_reference()
     for name in ("RG1_J2KI.dcm", "siim_acr_chest_pa.dcm", "RG3_J2KR.dcm"):
         path = DICOM_DIR / name

@@ -3,11 +3,11 @@
 The model sees 96-128 px and the pixel gate 224 px, so a 2,000 px film decoded at full size is mostly wasted
 work. JPEG can decode straight to 1/2, 1/4 or 1/8 of its size (Pillow's draft mode: DCT scaling) and JPEG 2000
 can stop before its finest wavelet levels (Pillow's ``reduce``). Both are used only while the shorter side
-stays at least :data:`MIN_SIDE` pixels: on the native test films that keeps the probability within 0.0003 of
-the full decode for both shipped models (``tests/test_reduced_decode.py`` holds it to 0.005), while at a
-448 px floor a re-encoded 1,000 px film already moved by 0.0058. JPEG 2000 DICOMs (none among the native
-films) move by up to 0.0057 (RG1, an adult film the input checks withhold), as much as a 2x2 mean of their full
-decode moves them. The screen always gets the full decode.
+stays at least :data:`MIN_SIDE` pixels: on the native test films that keeps the probability within 0.0002 of
+the full decode for both shipped models (``tests/test_reduced_decode.py`` holds it to 0.005), while a 448 px
+floor already moved a re-encoded 1,000 px film by 0.0058 (both from ``benchmarks/reduced_agreement.py``).
+JPEG 2000 DICOMs (none among the native films) move by up to 0.0057 (RG1, an adult film that the input checks
+withhold). The screen always gets the full decode.
 
     scale = reduction_factor(width, height)          # 1, 2, 4 or 8
     load_study(path, min_side=MIN_SIDE)              # metadata['decode_scale'] says what was used
