@@ -99,8 +99,8 @@ class DecodePool:
         self._queue: queue.PriorityQueue = queue.PriorityQueue()
         self._order = itertools.count()
         self._ahead = threading.Semaphore(max_ahead)
-        # scoring decodes at once (None: as many as threads); the GUI keeps one so that a thread is free for
-        # the screen and the CPU for the UI (2 cores: 166 ms heartbeat stalls with two, 49 ms with one)
+        # scoring decodes at once (None: as many as threads); the GUI keeps one, so that a thread is always
+        # free for the screen's decode and the CPU is not all taken by triage
         self._scoring = threading.Semaphore(scoring_workers) if scoring_workers else None
         self._closed = threading.Event()
         count = workers or max(1, min(2, (os.cpu_count() or 1)))
@@ -108,8 +108,8 @@ class DecodePool:
         self.decoded = 0  # files decoded so far (a test reads it to prove that nothing is decoded twice)
         self._lock = threading.Lock()
         self._on_screen: OrderedDict[Path, Study] = OrderedDict()  # the last few screen decodes, for scoring
-        # DICOM decoders (JPEG 2000 in pydicom's plugins and in Pillow alike) hold the GIL for a whole frame:
-        # 0.3-1 s for a 2k film, during which no Python runs on the UI thread either. So DICOM files are decoded
+        # DICOM decoders (JPEG 2000 in pydicom's plugins and in Pillow alike) hold the GIL for a whole frame
+        # (benchmarks/ui_contention.py), during which no Python runs on the UI thread either. So DICOM files are decoded
         # in a separate process (started at the first one); threads remain the fallback.
         self._processes = processes
         self._executor: Executor | None = None

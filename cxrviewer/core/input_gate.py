@@ -165,8 +165,8 @@ class InputGate:
         options.intra_op_num_threads = threads or max(1, min(2, os.cpu_count() or 1))
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        # no busy-waiting between runs: spinning intra-op threads took the CPU from the UI thread and the decode
-        # threads (2 cores: UI heartbeat stalls of 86-104 ms with spinning, 39-42 ms without; H4's measurement)
+        # no busy-waiting between runs: spinning intra-op threads take the CPU from the UI thread and the decode
+        # threads (benchmarks/ui_contention.py: longer UI heartbeat gaps with spinning on 2 cores)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])

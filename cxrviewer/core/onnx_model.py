@@ -35,8 +35,8 @@ class OnnxModel:
         options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        # no busy-waiting between runs: spinning intra-op threads took the CPU from the UI thread and the decode
-        # threads (2 cores: UI heartbeat stalls of 86-104 ms with spinning, 39-42 ms without; H4's measurement)
+        # no busy-waiting between runs: spinning intra-op threads take the CPU from the UI thread and the decode
+        # threads (benchmarks/ui_contention.py: longer UI heartbeat gaps with spinning on 2 cores)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             # bytes, not the path: the graph run is the graph whose sha256 was just checked
