@@ -136,3 +136,20 @@ def test_app_process_never_imports_torch_or_training_libraries(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("LOADED"))
     assert line == "LOADED ", f"the app imported: {line[7:]}"
+
+
+@pytest.mark.parametrize("bundle_dir", BUNDLES)
+def test_dilated_bundles_ship_a_map_grid_of_at_least_7x7_and_their_explanation_numbers(bundle_dir):
+    """A stride-16 bundle's card grid is its graph's real map resolution (checked above on real films) and
+    at least 7x7; a card that records explanations holds the three measurements of trainer evaluate."""
+    from cxrviewer.core.architectures import get_architecture
+
+    card = ModelCard.read(bundle_dir)
+    predictor = Predictor(load_bundle(bundle_dir))
+    _, cam = predictor.model(predictor.model_input(real_studies()[0])[None])
+    assert cam.shape[1:] == card.gradcam.grid
+    if get_architecture(card.architecture).output_stride == 16:
+        assert min(card.gradcam.grid) >= 7
+    for recorded in card.extra.get("explanations", {}).values():
+        assert {"insertion", "road", "sanity", "substitution"} <= set(recorded)
+        assert 0.0 <= recorded["insertion"]["win_rate"] <= 1.0
