@@ -90,6 +90,14 @@ def insertion_test(
     p_hot, _ = batched(scorer, np.stack(hot))
     p_random, _ = batched(scorer, np.stack(random_region))
     p_base, _ = batched(scorer, bases)
+    # a second control with the hot region's own shape (and seams), from another film's map: the right
+    # amount of compact tissue in the wrong place
+    shifted = np.roll(np.arange(len(positives)), 1)
+    shaped = [
+        np.where(top_fraction_mask(gradcam_from_cam(cams[j], size), fraction), film, base)
+        for film, base, j in zip(positives, bases, shifted)
+    ]
+    p_shaped, _ = batched(scorer, np.stack(shaped)) if len(positives) > 1 else (p_hot, None)
     gain = p_hot - p_random
     win_rate, mean_gain = float(np.mean(p_hot > p_random)), float(gain.mean())
     result: dict = {
@@ -101,6 +109,12 @@ def insertion_test(
         "mean_p_hot": float(p_hot.mean()),
         "mean_p_random": float(p_random.mean()),
         "mean_p_normal_base": float(p_base.mean()),
+        "shape_matched_control": {
+            "what": "the hot 20 % mask of the next film's map, cut from this film",
+            "win_rate": float(np.mean(p_hot > p_shaped)),
+            "mean_gain": float((p_hot - p_shaped).mean()),
+            "mean_p": float(p_shaped.mean()),
+        },
         "goal": INSERTION_GOAL,
     }
     result["meets_goal"] = win_rate >= INSERTION_GOAL["win_rate"] and mean_gain >= INSERTION_GOAL["mean_gain"]
