@@ -10,7 +10,7 @@ import torch
 
 from trainer.data import read_manifest, scan_images, scan_training_pool
 from trainer.streaming import EpochBatches, MemmapImages, StreamImages, build_disk_cache, loader
-from trainer.train import load_cache
+from trainer.tensors import load_cache
 
 from .conftest import KERMANY
 

@@ -1,7 +1,7 @@
 """Image sources for sets larger than memory: decode on demand in DataLoader workers, or read a
 memory-mapped uint8 cache of resized images written once to disk.
 
-Every source yields exactly the pixels of the in-RAM cache (``trainer.train.load_cache``): the same
+Every source yields exactly the pixels of the in-RAM cache (``trainer.tensors.load_cache``): the same
 core loader, the same resize, the same rounding to uint8. A source is indexed by position in its record
 list: ``source[indices]`` -> uint8 tensor (len(indices), S, S), and ``source.batches(bs)`` walks it in
 order with worker processes decoding ahead.
