@@ -48,6 +48,11 @@ def main():
         time.sleep(0.002)
     scored_mem = mem()
     window.set_heat_on_negative(True)  # the study shown may be negative: its map is then drawn only when asked
+    # The top row may be the demo's adult DICOM film, which is withheld (no map, ever): show the paediatric one.
+    for row in window.worklist.visible_row_ids():
+        entry = window.worklist.model.entry(row)
+        if entry is not None and entry.result.path.name.startswith("pneumonia-"):
+            window.show_row(row)
     window.set_gradcam_visible(True)
     t = time.time()
     while window.current_heat() is None and time.time() - t < 60:
