@@ -8,7 +8,6 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -16,47 +15,14 @@ import numpy as np
 
 from .batch_resume import batch_state_path, file_signature, relative_key, resume_rows, shard_of
 from .errors import StudyError
+from .folder_scan import scan_folder
 from .heatmap_export import export_study_heatmap
 from .input_checks import Reference, check_study
 from .patient_age import age_evidence, format_years
 from .reduced_decode import MIN_SIDE as REDUCED_MIN_SIDE
 from .result_csv import RESULT_COLUMNS, result_row
-from .sniff import is_dicomdir, looks_like_study
 from .study import Study, load_study
 from .study_result import StudyResult
-
-NOT_AN_IMAGE = "skipped: not a PNG, JPEG or DICOM file"
-
-
-@dataclass
-class FolderScan:
-    candidates: list[Path]  # files that look like images (by extension or content)
-    skipped: list[tuple[Path, str]]  # other files, with the reason
-
-
-def scan_folder(folder: str | os.PathLike) -> FolderScan:
-    """All regular files under ``folder`` (recursive, sorted; directory links are not followed)."""
-    candidates: list[Path] = []
-    skipped: list[tuple[Path, str]] = []
-
-    def unreadable(err: OSError) -> None:  # os.walk would otherwise drop such a folder silently
-        skipped.append((Path(err.filename or folder), f"skipped: folder cannot be read ({err.strerror or err})"))
-
-    for root, dirs, files in os.walk(os.fspath(folder), onerror=unreadable):
-        for name in [d for d in dirs if os.path.islink(os.path.join(root, d))]:
-            skipped.append((Path(root) / name, "skipped: link to a folder (not followed)"))
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(root) / name
-            if not path.is_file():
-                skipped.append((path, "skipped: not a regular file"))
-            elif is_dicomdir(path):
-                skipped.append((path, "skipped: DICOMDIR (the index of a CD/USB export, not an image)"))
-            elif looks_like_study(path):
-                candidates.append(path)
-            else:
-                skipped.append((path, NOT_AN_IMAGE))
-    return FolderScan(candidates, skipped)
 
 
 def result_from_metadata(path: Path, meta: dict) -> StudyResult:

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import StudyError, UnreadableStudyError
+from .folder_scan import scan_folder
 from .header_values import _int, _same_bytes, _text, _view_code
-from .sniff import DICOM_KINDS, JPEG, PNG, is_dicomdir, looks_like_study, sniff_file
+from .sniff import DICOM_KINDS, JPEG, PNG, is_dicomdir, sniff_file
 
 # Header elements the index reads (everything else is skipped while parsing).
 HEADER_KEYWORDS = (
@@ -252,9 +253,9 @@ def build_study_index(paths: Iterable[str | os.PathLike]) -> StudyIndex:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found, left = _walk(p)
-            files += found
-            skipped += left
+            scan = scan_folder(p)
+            files += scan.candidates
+            skipped += scan.skipped
         else:
             files.append(p)
     headers: list[_Header] = []
@@ -276,31 +277,6 @@ def index_folder(folder: str | os.PathLike) -> StudyIndex:
     if dicomdir is not None:
         return read_dicomdir(dicomdir)
     return build_study_index([folder])
-
-
-def _walk(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Candidate files under ``folder`` and what was left out, with the reasons the batch scan gives."""
-    found: list[Path] = []
-    skipped: list[tuple[Path, str]] = []
-
-    def unreadable(err: OSError) -> None:  # os.walk would otherwise drop such a folder silently
-        skipped.append((Path(err.filename or folder), f"skipped: folder cannot be read ({err.strerror or err})"))
-
-    for root, dirs, names in os.walk(folder, onerror=unreadable):  # directory links are not followed
-        for name in [d for d in dirs if os.path.islink(os.path.join(root, d))]:
-            skipped.append((Path(root) / name, "skipped: link to a folder (not followed)"))
-        dirs.sort()
-        for name in sorted(names):
-            path = Path(root) / name
-            if not path.is_file():
-                skipped.append((path, "skipped: not a regular file"))
-            elif is_dicomdir(path):
-                skipped.append((path, "skipped: DICOMDIR (the index of a CD/USB export, not an image)"))
-            elif looks_like_study(path):
-                found.append(path)
-            else:
-                skipped.append((path, "skipped: not a PNG, JPEG or DICOM file"))
-    return found, skipped
 
 
 def _group(headers: list[_Header], skipped: list[tuple[Path, str]]) -> StudyIndex:
