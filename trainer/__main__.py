@@ -82,6 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="probability per image of CutMix: a rectangle of another film of the batch at the same place, "
         "target mixed by area (sharper, better placed class-activation maps); 0: off",
     )
+    t.add_argument(
+        "--mosaic",
+        type=float,
+        default=0.0,
+        help="probability per image of a same-class mosaic: random cells or a blob of another film of its class "
+        "at the same place, label kept (pasted seams carry no label); 0: off",
+    )
+    t.add_argument(
+        "--evidence-weight",
+        type=float,
+        default=0.0,
+        help="weight of the evidence-sufficiency loss: a PNEUMONIA film's hottest 20 %% by its current map, "
+        "pasted onto a NORMAL film of the batch, must read PNEUMONIA (trainer/guidance.py); 0: off",
+    )
     t.add_argument("--noise-std", type=float, default=0.02, help="maximum std of additive Gaussian noise")
     t.add_argument(
         "--no-augment", action="store_true", help="train on the images as they are (equivalence tests, ablations)"

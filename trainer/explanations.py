@@ -98,6 +98,11 @@ def insertion_test(
         for film, base, j in zip(positives, bases, shifted)
     ]
     p_shaped, _ = batched(scorer, np.stack(shaped)) if len(positives) > 1 else (p_hot, None)
+    # seams alone: the random cells cut from another NORMAL film; a model that reads the cut edges as
+    # opacity raises P here although no pneumonia tissue was pasted
+    donors = normals[rng.integers(0, len(normals), size=len(positives))]
+    seams = [np.where(random_cell_mask(d.shape, grid, fraction, rng), d, b) for d, b in zip(donors, bases)]  # type: ignore[arg-type]
+    p_seams, _ = batched(scorer, np.stack(seams))
     gain = p_hot - p_random
     win_rate, mean_gain = float(np.mean(p_hot > p_random)), float(gain.mean())
     result: dict = {
@@ -114,6 +119,11 @@ def insertion_test(
             "win_rate": float(np.mean(p_hot > p_shaped)),
             "mean_gain": float((p_hot - p_shaped).mean()),
             "mean_p": float(p_shaped.mean()),
+        },
+        "seam_control": {
+            "what": "random cells of another NORMAL film pasted onto the same normal films",
+            "mean_p": float(p_seams.mean()),
+            "rise_over_base": float((p_seams - p_base).mean()),
         },
         "goal": INSERTION_GOAL,
     }

@@ -236,3 +236,38 @@ def build_disk_cache(
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     log(f"wrote the image cache {path} ({path.stat().st_size / 2**20:.0f} MiB)")
     return path
+
+
+def split_sources(split_records, args, ctx, log) -> dict:
+    """Per split, the images this rank reads: a uint8 tensor in RAM or a streaming source
+    (trainer.streaming); the whole train split, and this rank's strided shard of validation and test."""
+    from .tensors import load_cache
+
+    mode, size = getattr(args, "cache", "ram"), args.image_size
+    workers = getattr(args, "workers", 0) or min(4, os.cpu_count() or 1)
+    shards = {s: ctx.shard(len(recs)) if s != "train" else list(range(len(recs))) for s, recs in split_records.items()}
+    if mode == "ram":
+        out: dict = {}
+        for s, recs in split_records.items():
+            if s == "train" and ctx.distributed:
+                # every rank draws from the whole train split: each decodes 1/W of it, then all gather
+                mine = load_cache([recs[i] for i in ctx.shard(len(recs))], size)
+                out[s] = ctx.gather_strided(mine, len(recs))
+            else:
+                out[s] = load_cache([recs[i] for i in shards[s]], size)
+        return out
+    # one pool for all splits, sorted by path: a new split (seed, fractions) reuses the same cache
+    pool = sorted({r.path: r for recs in split_records.values() for r in recs}.values(), key=lambda r: str(r.path))
+    position = {r.path: i for i, r in enumerate(pool)}
+    if mode == "disk":
+        cache_dir = getattr(args, "cache_dir", None) or Path(args.out) / "cache"
+        if ctx.is_main:
+            build_disk_cache(pool, size, cache_dir, workers, log)
+        ctx.barrier()
+        if ctx.is_local_main and ctx.distributed:  # a node whose cache folder is not shared with rank 0's
+            build_disk_cache(pool, size, cache_dir, workers, log)
+        ctx.barrier()
+        root: MemmapImages | StreamImages = MemmapImages(disk_cache_path(cache_dir, pool, size), workers)
+    else:
+        root = StreamImages(pool, size, workers)
+    return {s: root.subset([position[recs[i].path] for i in shards[s]]) for s, recs in split_records.items()}

@@ -23,9 +23,11 @@ from .backbones import init_model, reestimate_folded_batchnorm
 from .calibration import choose_threshold, fit_temperature
 from .data import CLASS_NAMES, scan_training_pool
 from .distributed import DistContext, setup, sync_batchnorm, teardown
+from .guidance import POSITIVE, attach_map, evidence_loss, same_class_mosaic
 from .metrics import compute_metrics
 from .operating_band import threshold_band
 from .splits import patient_split, read_splits, write_splits
+from .streaming import split_sources
 from .tensors import load_cache, model_batch, predict_logits, seed_everything, softmax_positive
 
 
@@ -36,41 +38,6 @@ def train(args) -> Path:
         return _train(args, ctx)
     finally:
         teardown(ctx)
-
-
-def _distributed_sources(split_records, args, ctx: DistContext, log) -> dict:
-    """Per split, the images this rank reads: a uint8 tensor in RAM or a streaming source
-    (trainer.streaming); the whole train split, and this rank's strided shard of validation and test."""
-    from .streaming import MemmapImages, StreamImages, build_disk_cache, disk_cache_path
-
-    mode, size = getattr(args, "cache", "ram"), args.image_size
-    workers = getattr(args, "workers", 0) or min(4, os.cpu_count() or 1)
-    shards = {s: ctx.shard(len(recs)) if s != "train" else list(range(len(recs))) for s, recs in split_records.items()}
-    if mode == "ram":
-        out: dict = {}
-        for s, recs in split_records.items():
-            if s == "train" and ctx.distributed:
-                # every rank draws from the whole train split: each decodes 1/W of it, then all gather
-                mine = load_cache([recs[i] for i in ctx.shard(len(recs))], size)
-                out[s] = ctx.gather_strided(mine, len(recs))
-            else:
-                out[s] = load_cache([recs[i] for i in shards[s]], size)
-        return out
-    # one pool for all splits, sorted by path: a new split (seed, fractions) reuses the same cache
-    pool = sorted({r.path: r for recs in split_records.values() for r in recs}.values(), key=lambda r: str(r.path))
-    position = {r.path: i for i, r in enumerate(pool)}
-    if mode == "disk":
-        cache_dir = getattr(args, "cache_dir", None) or Path(args.out) / "cache"
-        if ctx.is_main:
-            build_disk_cache(pool, size, cache_dir, workers, log)
-        ctx.barrier()
-        if ctx.is_local_main and ctx.distributed:  # a node whose cache folder is not shared with rank 0's
-            build_disk_cache(pool, size, cache_dir, workers, log)
-        ctx.barrier()
-        root: MemmapImages | StreamImages = MemmapImages(disk_cache_path(cache_dir, pool, size), workers)
-    else:
-        root = StreamImages(pool, size, workers)
-    return {s: root.subset([position[recs[i].path] for i in shards[s]]) for s, recs in split_records.items()}
 
 
 def _train(args, ctx: DistContext) -> Path:
@@ -95,8 +62,10 @@ def _train(args, ctx: DistContext) -> Path:
     cache_mode = getattr(args, "cache", "ram")
     augment = not getattr(args, "no_augment", False)
     cutmix = float(getattr(args, "cutmix", 0.0) or 0.0)
-    if cutmix and ctx.distributed:
-        raise SystemExit("trainer train: --cutmix is not implemented under torchrun")
+    mosaic = float(getattr(args, "mosaic", 0.0) or 0.0)
+    evidence_weight = float(getattr(args, "evidence_weight", 0.0) or 0.0)
+    if (cutmix or mosaic or evidence_weight) and ctx.distributed:
+        raise SystemExit("trainer train: --cutmix, --mosaic and --evidence-weight are not implemented under torchrun")
     max_steps = getattr(args, "max_steps", 0) or 0
 
     # the patient split is made once, on rank 0, and shared with every rank
@@ -129,7 +98,7 @@ def _train(args, ctx: DistContext) -> Path:
     t0 = time.time()
     cache: dict
     if ctx.distributed or cache_mode != "ram":
-        cache = _distributed_sources(splits, args, ctx, log)
+        cache = split_sources(splits, args, ctx, log)
     else:
         cache = {s: load_cache(recs, args.image_size) for s, recs in splits.items()}
     labels = {s: torch.tensor([r.label for r in recs]) for s, recs in splits.items()}
@@ -166,6 +135,10 @@ def _train(args, ctx: DistContext) -> Path:
             # the whole cache fits on the GPU (5,232 images at 224 px are 262 MB), so augmentation runs there too
             cache = {s: v.to(device) for s, v in cache.items()}
     net = model  # the module itself; under torchrun `model` becomes its DistributedDataParallel wrapper
+    capture, head = attach_map(net, args.arch) if evidence_weight else (None, None)
+
+    def to_input(grey: torch.Tensor) -> torch.Tensor:
+        return model_batch(grey, config).to(device, dtype)
 
     n_train = len(cache["train"])
     steps_per_epoch = max(1, n_train // args.batch_size)
@@ -275,6 +248,9 @@ def _train(args, ctx: DistContext) -> Path:
             if cutmix:  # soft targets: the area-weighted labels of the two films
                 x, soft = cutmix_batch(x, labels["train"][idx], len(CLASS_NAMES), cutmix, gen)
                 soft = soft.to(device, dtype)
+            if mosaic:
+                x = same_class_mosaic(x, labels["train"][idx], mosaic, gen)
+            grey = x
             x = model_batch(x, config).to(device)
             if dtype != torch.float32:
                 x = x.to(dtype)
@@ -300,6 +276,10 @@ def _train(args, ctx: DistContext) -> Path:
             else:
                 target = y if soft is None else soft
                 loss = F.cross_entropy(logits, target, weight=class_weights, label_smoothing=args.label_smoothing)
+                if evidence_weight:
+                    loss = loss + evidence_weight * evidence_loss(
+                        model, capture, head, grey, labels["train"][idx], POSITIVE, to_input, gen
+                    )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
