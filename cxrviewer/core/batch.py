@@ -5,15 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from .batch_resume import batch_state_path, file_signature, relative_key, resume_rows, shard_of
+from .batch_scoring import DEFAULT_BATCH_SIZE, apply_prediction, scored_in_order
+from .batch_scoring import finish_prepared as finish_prepared  # re-exported: benchmarks/run.py
 from .errors import StudyError
 from .folder_scan import scan_folder
 from .heatmap_export import export_study_heatmap
@@ -75,13 +76,6 @@ def population_reasons(meta: dict, predictor) -> list[str]:
     return [f"patient aged {format_years(outside[0].years)}; {validated}"]
 
 
-def apply_prediction(result: StudyResult, pred) -> StudyResult:
-    result.probability, result.threshold, result.model = pred.probability, pred.threshold, pred.model_name
-    result.band, result.threshold_source = pred.band, pred.threshold_source
-    result.positive_class, result.negative_class = pred.positive_class, pred.negative_class
-    return result
-
-
 def load_or_refuse(path: Path, min_side: int | None = None) -> tuple[Study | None, StudyResult | None]:
     """(study, None), or (None, an unreadable result whose error says why in one line). Never raises.
 
@@ -118,7 +112,7 @@ def prepare_file(
     """Everything but the model for one file: load, input checks, model input. Never raises.
 
     Returns ``(result, model_input)``; ``model_input`` is None when there is nothing to score. Runs in
-    :func:`run_batch`'s decode threads while the model scores earlier files (:func:`finish_prepared`).
+    :func:`run_batch`'s decode threads while the model scores earlier files (``batch_scoring``).
     """
     result, model_input, _ = prepare_study_file(path, predictor, reference)
     return result, model_input
@@ -145,28 +139,6 @@ def prepare_study_file(
         return result, None, study.file_shape
 
 
-def finish_prepared(
-    result: StudyResult, model_input, predictor, on_map: Callable[[np.ndarray], object] | None = None
-) -> StudyResult:
-    """Score a prepared file (batch 1: the same probability as :func:`assess_file`).
-
-    ``on_map`` receives the graph's raw ``cam`` grid of the same forward pass, only for a study whose score
-    the verdict vouches for (never a withheld one).
-    """
-    if model_input is None or predictor is None:
-        return result
-    try:
-        logits, cam = predictor.model(model_input[None])
-        pred = predictor.to_prediction(predictor.calibrated(logits)[0])
-    except Exception as exc:  # noqa: BLE001
-        result.error = f"{result.path.name}: scoring failed ({type(exc).__name__}: {exc})"
-        return result
-    result = apply_prediction(result, pred)
-    if on_map is not None and result.verdict.scored:
-        on_map(cam[0])
-    return result
-
-
 def default_decode_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
@@ -184,6 +156,7 @@ def run_batch(
     keep_results: bool = True,
     heatmaps_dir: str | os.PathLike[str] | None = None,
     min_side: int | None = REDUCED_MIN_SIDE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> list[StudyResult]:
     """Score every file under ``folder`` and write one CSV row per file found (skipped ones included).
 
@@ -195,8 +168,10 @@ def run_batch(
     hashes to ``i`` of ``n`` (:func:`shard_of`): n runs with i = 0..n-1 cover the folder exactly once.
 
     Files are decoded and preprocessed by ``workers`` threads a few files ahead of the model (decoding
-    overlaps inference); rows are written in path order and each study is scored at batch 1. Memory stays
-    flat however many files there are when ``keep_results`` is False (the results are then not returned).
+    overlaps inference); the model scores the next file together with the following ones already prepared,
+    up to ``batch_size`` per forward pass (batch_scoring.py; 1: each file alone), and rows are written in path
+    order. Memory stays flat however many files there are when ``keep_results`` is False (the results are
+    then not returned). ``batch_size=1, min_side=None`` is the pipeline as it was before both speed-ups.
     ``heatmaps_dir``: also write each vouched-for study's map in its own pixel grid (``heatmap_export``).
     ``min_side``: JPEG / JPEG 2000 decoded reduced for scoring (reduced_decode.py; None: full decode).
     """
@@ -237,56 +212,36 @@ def run_batch(
     ):
         writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
         workers = default_decode_workers() if workers is None else max(1, workers)
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cxr-decode")
-        try:
-            ahead: deque = deque()  # futures in path order, at most 2 x workers + 1 studies in memory
-            todo = iter(items)
 
-            def refill():
-                while len(ahead) < 2 * workers + 1:
-                    item = next(todo, None)
-                    if item is None:
-                        return
-                    path, why = item
-                    job = None if why else pool.submit(prepare_study_file, path, predictor, reference, min_side)
-                    ahead.append((path, why, job))
+        def prepare(path: Path):
+            return prepare_study_file(path, predictor, reference, min_side)
 
-            refill()
-            i = 0
-            while ahead:
-                path, why, future = ahead.popleft()
-                refill()
-                if why:
-                    result = StudyResult(path=path, error=why, unreadable=True)
-                else:
-                    prepared, model_input, shape = future.result()
-                    on_map = None
-                    if heatmaps_dir is not None and shape is not None and predictor is not None:
-                        on_map = partial(
-                            export_study_heatmap,
-                            Path(heatmaps_dir),
-                            path,
-                            folder,
-                            input_size=predictor.config.input_size,
-                            shape=shape,
-                        )
-                    result = finish_prepared(prepared, model_input, predictor, on_map)
-                signature = file_signature(path)
+        map_for = None
+        if heatmaps_dir is not None and predictor is not None:
+            map_for = partial(_heatmap_writer, Path(heatmaps_dir), folder, predictor.config.input_size)
+        scored = scored_in_order(items, prepare, predictor, workers=workers, batch_size=batch_size, map_for=map_for)
+        with closing(scored):  # on Ctrl-C: drop the files queued ahead instead of decoding them
+            for i, result in enumerate(scored, start=1):
+                signature = file_signature(result.path)
                 row = result_row(result)
                 writer.writerow(row)
                 fh.flush()  # the row first: a row without its state line is redone by --resume
                 if signature is not None:
-                    record = {"path": row["path"], "rel": relative_key(path, folder)}
+                    record = {"path": row["path"], "rel": relative_key(result.path, folder)}
                     state.write(json.dumps({**record, "size": signature[0], "mtime_ns": signature[1]}) + "\n")
                     state.flush()
                 if keep_results:
                     results.append(result)
-                i += 1
                 if progress:
                     progress(i, len(items), result)
-        finally:  # on Ctrl-C: drop the files queued ahead instead of decoding them
-            pool.shutdown(wait=True, cancel_futures=True)
     return results
+
+
+def _heatmap_writer(maps_dir: Path, folder: Path, input_size: int, path: Path, shape: tuple[int, int] | None):
+    """The ``on_map`` of one study for ``--heatmaps`` (None when its shape is unknown: nothing to map onto)."""
+    if shape is None:
+        return None
+    return partial(export_study_heatmap, maps_dir, path, folder, input_size=input_size, shape=shape)
 
 
 def read_batch_csv(path: str | os.PathLike) -> list[dict]:
