@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from cxrviewer.core import Predictor, load_bundle, load_study
+from cxrviewer.core import Predictor, batch_decode, load_bundle, load_study
 from cxrviewer.core.batch import prepare_study_file, read_batch_csv, run_batch
 from cxrviewer.core.batch_scoring import finish_prepared, score_prepared
 from cxrviewer.core.heatmap_export import read_heatmap_png
@@ -83,11 +83,12 @@ def test_batches_of_eight_score_as_batch_one(bundle_dir, mixed_folder):
     assert sum(r.probability is not None for r in batched) == len(real_films())  # withheld films keep theirs for audit
 
 
-def test_run_batch_in_batches_writes_the_same_csv_as_batch_one(tmp_path, triage_folder, viewer_predictor):
+def test_batches_and_decode_processes_write_the_same_csv_as_the_old_pipeline(tmp_path, triage_folder, viewer_predictor):
     reference = load_reference()
     one_csv, many_csv = tmp_path / "one.csv", tmp_path / "many.csv"
     spy, sizes = recording(viewer_predictor)
-    run_batch(triage_folder, one_csv, spy, reference, batch_size=1, keep_results=False)
+    # the old pipeline (every file decoded in the threads, batch 1) beside the new one (DICOMs in processes)
+    run_batch(triage_folder, one_csv, spy, reference, batch_size=1, dicom_processes=0, keep_results=False)
     assert set(sizes.sizes) == {1}
 
     def let_the_decoders_run_ahead(i, n, result):
@@ -97,6 +98,7 @@ def test_run_batch_in_batches_writes_the_same_csv_as_batch_one(tmp_path, triage_
     spy, sizes = recording(viewer_predictor)
     run_batch(triage_folder, many_csv, spy, reference, progress=let_the_decoders_run_ahead, keep_results=False)
     assert max(sizes.sizes) == 8 and sum(sizes.sizes) == len(real_films())
+    assert batch_decode._pools.get(2) is not None  # the DICOMs went to the (still usable) decode processes
     one, many = read_batch_csv(one_csv), read_batch_csv(many_csv)
     assert [r["path"] for r in many] == [r["path"] for r in one] == sorted(r["path"] for r in one)
     for a, b in zip(one, many):

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
+from .batch_decode import decode_for_batch
 from .batch_resume import batch_state_path, file_signature, relative_key, resume_rows, shard_of
 from .batch_scoring import DEFAULT_BATCH_SIZE, apply_prediction, scored_in_order
 from .batch_scoring import finish_prepared as finish_prepared  # re-exported: benchmarks/run.py
-from .errors import StudyError
 from .folder_scan import scan_folder
 from .heatmap_export import export_study_heatmap
 from .input_checks import Reference, check_study
 from .patient_age import age_evidence, format_years
 from .reduced_decode import MIN_SIDE as REDUCED_MIN_SIDE
 from .result_csv import RESULT_COLUMNS, result_row
-from .study import Study, load_study
+from .study import Study
 from .study_result import StudyResult
 
 
@@ -76,18 +76,16 @@ def population_reasons(meta: dict, predictor) -> list[str]:
     return [f"patient aged {format_years(outside[0].years)}; {validated}"]
 
 
-def load_or_refuse(path: Path, min_side: int | None = None) -> tuple[Study | None, StudyResult | None]:
+def load_or_refuse(
+    path: Path, min_side: int | None = None, dicom_processes: int = 0
+) -> tuple[Study | None, StudyResult | None]:
     """(study, None), or (None, an unreadable result whose error says why in one line). Never raises.
 
-    ``min_side``: decode reduced for scoring only (``load_study``; reduced_decode.py)."""
-    try:
-        return load_study(path, min_side=min_side), None
-    except StudyError as exc:
-        error = str(exc)
-    except MemoryError:
-        error = f"{path.name}: not enough memory to decode the image"
-    except Exception as exc:  # noqa: BLE001 - a batch must never stop on one file
-        error = f"{path.name}: unexpected {type(exc).__name__} while reading: {exc}"
+    ``min_side``: decode reduced for scoring only (``load_study``; reduced_decode.py). ``dicom_processes``:
+    decode DICOM files in that many shared processes, off this process's GIL (batch_decode.py; 0: here)."""
+    study, error = decode_for_batch(path, min_side, dicom_processes)
+    if study is not None:
+        return study, None
     return None, StudyResult(path=path, error=error, unreadable=True)
 
 
@@ -119,12 +117,16 @@ def prepare_file(
 
 
 def prepare_study_file(
-    path: str | os.PathLike[str], predictor=None, reference: Reference | None = None, min_side: int | None = None
+    path: str | os.PathLike[str],
+    predictor=None,
+    reference: Reference | None = None,
+    min_side: int | None = None,
+    dicom_processes: int = 0,
 ) -> tuple[StudyResult, np.ndarray | None, tuple[int, int] | None]:
     """:func:`prepare_file` plus the file's pixel shape (H, W), which ``--heatmaps`` maps are resampled to
     (the file's own size, also when ``min_side`` decoded it reduced)."""
     path = Path(path)
-    study, refused = load_or_refuse(path, min_side)
+    study, refused = load_or_refuse(path, min_side, dicom_processes)
     if study is None:
         return refused or StudyResult(path=path, error="unreadable", unreadable=True), None, None
     result = result_from_metadata(path, study.metadata)
@@ -157,6 +159,7 @@ def run_batch(
     heatmaps_dir: str | os.PathLike[str] | None = None,
     min_side: int | None = REDUCED_MIN_SIDE,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    dicom_processes: int | None = None,
 ) -> list[StudyResult]:
     """Score every file under ``folder`` and write one CSV row per file found (skipped ones included).
 
@@ -171,7 +174,9 @@ def run_batch(
     overlaps inference); the model scores the next file together with the following ones already prepared,
     up to ``batch_size`` per forward pass (batch_scoring.py; 1: each file alone), and rows are written in path
     order. Memory stays flat however many files there are when ``keep_results`` is False (the results are
-    then not returned). ``batch_size=1, min_side=None`` is the pipeline as it was before both speed-ups.
+    then not returned). DICOM files decode in ``dicom_processes`` spawned processes (default: as many as
+    ``workers``; 0: in the decode threads), because their decoders hold the GIL (batch_decode.py).
+    ``batch_size=1, min_side=None, dicom_processes=0`` is the pipeline as it was before these speed-ups.
     ``heatmaps_dir``: also write each vouched-for study's map in its own pixel grid (``heatmap_export``).
     ``min_side``: JPEG / JPEG 2000 decoded reduced for scoring (reduced_decode.py; None: full decode).
     """
@@ -213,8 +218,10 @@ def run_batch(
         writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
         workers = default_decode_workers() if workers is None else max(1, workers)
 
+        processes = workers if dicom_processes is None else max(0, dicom_processes)
+
         def prepare(path: Path):
-            return prepare_study_file(path, predictor, reference, min_side)
+            return prepare_study_file(path, predictor, reference, min_side, processes)
 
         map_for = None
         if heatmaps_dir is not None and predictor is not None:
