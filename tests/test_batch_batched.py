@@ -6,17 +6,19 @@ import shutil
 import time
 
 import numpy as np
+import pydicom
 import pytest
 
 from cxrviewer.core import Predictor, batch_decode, load_bundle, load_study
 from cxrviewer.core.batch import prepare_study_file, read_batch_csv, run_batch
+from cxrviewer.core.batch_decode import compressed_dicom, decode_for_batch
 from cxrviewer.core.batch_scoring import finish_prepared, score_prepared
 from cxrviewer.core.heatmap_export import read_heatmap_png
 from cxrviewer.core.input_checks import load_reference
 from cxrviewer.core.preprocess import preprocess
 from cxrviewer.core.reduced_decode import MIN_SIDE
 
-from .conftest import DICOM_DIR, NATIVE_DIR, shipped_bundles
+from .conftest import DICOM_DIR, NATIVE_DIR, REPO, shipped_bundles
 
 FLOAT_NOISE = 1e-6
 CSV_NOISE = FLOAT_NOISE + 5e-7  # the CSV rounds probabilities to 6 decimals
@@ -143,3 +145,25 @@ def test_one_bad_model_input_costs_only_its_own_score(viewer_predictor):
     for i in (0, 1, 3):
         expected = finish_prepared(copy.copy(prepared[i][0]), prepared[i][1], viewer_predictor)
         assert not results[i].error and results[i].probability == pytest.approx(expected.probability, abs=FLOAT_NOISE)
+
+
+def test_dicoms_whose_decoder_holds_the_gil_go_to_the_decode_processes():
+    """Routing follows the transfer syntax pydicom reads: compressed but not JPEG baseline / extended."""
+    selftest = REPO / "resources" / "selftest"
+    files = sorted(DICOM_DIR.glob("*.dcm")) + sorted(selftest.glob("*.dcm")) + sorted(NATIVE_DIR.glob("*/*.jpeg"))[:3]
+    for path in files:
+        syntax = pydicom.dcmread(path, stop_before_pixels=True, force=True).file_meta.get("TransferSyntaxUID", "")
+        meta_in_file = path.read_bytes()[128:132] == b"DICM"
+        expected = (
+            meta_in_file and syntax.is_compressed and syntax not in ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")
+        )
+        assert compressed_dicom(path) == expected, (path.name, syntax)
+    assert sum(compressed_dicom(p) for p in files) >= 5  # JPEG 2000, JPEG-LS and RLE among them
+
+
+def test_a_study_decoded_in_a_process_equals_the_one_decoded_here():
+    for path in sorted(DICOM_DIR.glob("*J2K*.dcm")) + [REPO / "resources" / "selftest" / "MR_small_RLE.dcm"]:
+        there, error = decode_for_batch(path, MIN_SIDE, processes=1)
+        here = load_study(path, min_side=MIN_SIDE)
+        assert not error and there is not None and there.raw is None  # scoring needs only the display pixels
+        assert np.array_equal(there.pixels, here.pixels) and there.metadata == here.metadata, path.name

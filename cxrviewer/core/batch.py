@@ -174,8 +174,10 @@ def run_batch(
     overlaps inference); the model scores the next file together with the following ones already prepared,
     up to ``batch_size`` per forward pass (batch_scoring.py; 1: each file alone), and rows are written in path
     order. Memory stays flat however many files there are when ``keep_results`` is False (the results are
-    then not returned). DICOM files decode in ``dicom_processes`` spawned processes (default: as many as
-    ``workers``; 0: in the decode threads), because their decoders hold the GIL (batch_decode.py).
+    then not returned). Compressed DICOMs decode in ``dicom_processes`` spawned processes (default: as many
+    as ``workers``; 0: in the decode threads), because their decoders hold the GIL (batch_decode.py); a
+    script that calls this keeps its own work under ``if __name__ == "__main__":``, since a spawned process
+    imports the script's main module.
     ``batch_size=1, min_side=None, dicom_processes=0`` is the pipeline as it was before these speed-ups.
     ``heatmaps_dir``: also write each vouched-for study's map in its own pixel grid (``heatmap_export``).
     ``min_side``: JPEG / JPEG 2000 decoded reduced for scoring (reduced_decode.py; None: full decode).

@@ -1,25 +1,34 @@
-"""Decoding for the batch mode: DICOM files in spawned processes, every other file in the calling thread.
+"""Decoding for the batch mode: compressed DICOM files in spawned processes, every other file in the thread.
 
-DICOM decoders (JPEG 2000 in Pillow and in pydicom's plugins) hold the GIL for a whole frame: on the 1,760-
-1,955 px JPEG 2000 films of ../shared/data/dicom a thread beside the decode waited 40-54 ms at the reduced
-decode and 124-137 ms at full size (a 1 ms heartbeat thread; a 2,268 px JPEG, whose decoder lets go of the
-GIL, stalled it 1-2 ms). While one such film decodes, the other decode thread and the model's thread cannot
-run Python, so on 2 cores one of them idles. In a process the decode holds only that process's GIL.
+DICOM decoders (JPEG 2000 in Pillow and in pydicom's plugins) hold the GIL for a whole frame: a thread beside
+the decode of one of the 1,760-1,955 px JPEG 2000 films of ../shared/data/dicom waits almost as long as the
+decode itself, while a JPEG's decoder lets go of it (``python benchmarks/triage.py``: its GIL table). While
+such a film decodes, the other decode thread and the model's thread cannot run Python, so on 2 cores one of
+them idles. In a process the decode holds only that process's GIL. Uncompressed DICOMs decode in a few
+milliseconds, less than sending their pixels back would cost, and JPEG baseline ones let go of the GIL, so
+they stay in the thread; the transfer syntax is read from the file meta's bytes (a file routed wrongly is only
+slower, never decoded differently).
 
-The processes are spawned (never forked: the caller runs ONNX Runtime threads) at the first DICOM file and
+The processes are spawned (never forked: the caller runs ONNX Runtime threads) at the first such file and
 then kept for the life of the program, as the model is: starting one costs about half a second. Where
 processes cannot start (a sandbox, a frozen build without ``freeze_support``), files decode in the thread.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import BrokenExecutor, Executor
 from pathlib import Path
 
 from .decode_pool import decode
-from .sniff import DICOM_KINDS, sniff_file
+from .sniff import DICOM, read_head, sniff_bytes
 from .study import Study
+
+# Compressed transfer syntaxes in the file meta: the JPEG family (lossless, JPEG-LS, JPEG 2000, HTJ2K) and RLE.
+_COMPRESSED_SYNTAX = re.compile(rb"1\.2\.840\.10008\.1\.2\.(4\.\d+|5)(?![\d.])")
+# JPEG baseline / extended: Pillow decodes them, letting go of the GIL (2 ms gaps, reduced; benchmarks/triage.py)
+GIL_FREE_SYNTAXES = frozenset({b"4.50", b"4.51"})
 
 _pools: dict[int, Executor | None] = {}  # processes -> the shared pool (None: processes cannot run here)
 _pools_lock = threading.Lock()
@@ -28,18 +37,36 @@ _pools_lock = threading.Lock()
 def decode_for_batch(path: Path, min_side: int | None, processes: int) -> tuple[Study | None, str]:
     """(study, "") or (None, a one-line reason), like :func:`cxrviewer.core.decode_pool.decode`. Never raises.
 
-    ``processes``: how many decode processes DICOM files share (0: decode every file in this thread)."""
-    if processes > 0 and sniff_file(path) in DICOM_KINDS:
+    ``processes``: how many decode processes compressed DICOM files share (0: decode every file here). A study
+    decoded in a process comes without ``raw`` (scoring needs only the display pixels: half the bytes to send).
+    """
+    if processes > 0 and compressed_dicom(path):
         pool = _shared_pool(processes)
         if pool is not None:
             try:
-                return pool.submit(decode, path, min_side).result()
+                return pool.submit(decode_display_pixels, path, min_side).result()
             except BrokenExecutor:  # as in the viewer's decode pool: this and later files decode in threads
                 with _pools_lock:
                     _pools[processes] = None
             except Exception:  # noqa: BLE001 - e.g. a study that cannot be sent back: decode this one here
                 pass
     return decode(path, min_side)
+
+
+def compressed_dicom(path: Path) -> bool:
+    """A Part 10 DICOM file whose file meta names a compressed transfer syntax whose decoder holds the GIL
+    (raw datasets are uncompressed)."""
+    head = read_head(path)
+    found = _COMPRESSED_SYNTAX.search(head) if sniff_bytes(head) == DICOM else None
+    return found is not None and found.group(1) not in GIL_FREE_SYNTAXES
+
+
+def decode_display_pixels(path: Path, min_side: int | None) -> tuple[Study | None, str]:
+    """What a decode process runs: :func:`decode`, without the study's ``raw`` values."""
+    study, error = decode(path, min_side)
+    if study is not None:
+        study.raw = None
+    return study, error
 
 
 def _shared_pool(processes: int) -> Executor | None:
