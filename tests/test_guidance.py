@@ -9,6 +9,8 @@ from trainer.guidance import (
     ActivationCapture,
     evidence_composites,
     evidence_loss,
+    lung_prior_mask,
+    outside_lung_swap,
     random_region_masks,
     same_class_mosaic,
     top_fraction_masks,
@@ -64,15 +66,18 @@ def test_evidence_composites_put_the_hot_region_of_a_positive_on_a_normal():
     capture = ActivationCapture(model.features)
     model(torch.from_numpy(grey_to_input(grey[:, 0].numpy())))
     cam = torch.einsum("k,nkhw->nhw", model.classifier.weight[1], capture.value)
-    composites = evidence_composites(grey, y, cam, 1, torch.Generator().manual_seed(4), fraction=0.1)
+    composites, removed = evidence_composites(grey, y, cam, 1, torch.Generator().manual_seed(4), fraction=0.1)
     assert len(composites) == 2
     for c in composites[:, 0]:
         from_positive = c != np.float32(0.2)
         assert float((c[8:32, 64:88] == np.float32(0.95)).float().mean()) > 0.9  # the square came along
         assert float(from_positive.float().mean()) <= 0.11  # and little else: the rest is the normal film
         assert not bool(from_positive[60:, :].any())
-    only_normals = evidence_composites(grey[2:], y[2:], cam[2:], 1, torch.Generator())
-    assert len(only_normals) == 0
+    for r in removed[:, 0]:  # the positive without its hot region: the square is gone, its texture stays
+        assert float((r[8:32, 64:88] == np.float32(0.95)).float().mean()) < 0.1
+        assert float((r == np.float32(0.2)).float().mean()) <= 0.11
+    kept, removed = evidence_composites(grey[2:], y[2:], cam[2:], 1, torch.Generator())
+    assert len(kept) == len(removed) == 0
 
 
 def test_evidence_loss_falls_when_the_classifier_learns_the_pasted_evidence():
@@ -100,3 +105,23 @@ def test_evidence_loss_falls_when_the_classifier_learns_the_pasted_evidence():
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
     assert float(model.classifier.weight[1, 0] - model.classifier.weight[0, 0]) > 0  # brightness now counts
+
+
+def test_lung_prior_covers_two_fields_and_leaves_the_midline_and_corners_out():
+    inside = lung_prior_mask(112)
+    assert 0.25 < float(inside.float().mean()) < 0.45
+    assert not inside[:, 55:57].any()  # the mediastinum's midline
+    assert not inside[:8].any() and not inside[-8:].any()  # neck and abdomen
+    assert inside[54, 32] and inside[54, 80]  # the middle of each lung field
+
+
+def test_outside_lung_swap_replaces_only_what_lies_outside_the_lungs():
+    x, _ = labelled_films()
+    out = outside_lung_swap(x, 1.0, torch.Generator().manual_seed(7))
+    inside = lung_prior_mask(112)
+    n = len(x)
+    for i in range(n):
+        assert torch.equal(out[i, 0][inside], x[i, 0][inside])  # the lungs are the film's own
+        outside = torch.unique((out[i, 0][~inside] * n).round().long())
+        assert len(outside) == 1 and int(outside[0]) != i  # everything else from one other film
+    assert torch.equal(outside_lung_swap(x, 0.0, torch.Generator()), x)

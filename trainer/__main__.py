@@ -96,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="weight of the evidence-sufficiency loss: a PNEUMONIA film's hottest 20 %% by its current map, "
         "pasted onto a NORMAL film of the batch, must read PNEUMONIA (trainer/guidance.py); 0: off",
     )
+    t.add_argument(
+        "--necessity-weight",
+        type=float,
+        default=0.0,
+        help="weight of the evidence-necessity loss: the PNEUMONIA film with that region replaced by a NORMAL "
+        "film's pixels must read NORMAL (GAIN's attention mining); 0: off",
+    )
+    t.add_argument(
+        "--lung-prior",
+        type=float,
+        default=0.0,
+        help="probability per image that everything outside the lung fields (a fixed prior, trainer/guidance.py) "
+        "comes from another film of the batch, label kept: framing and markers carry no label; 0: off",
+    )
     t.add_argument("--noise-std", type=float, default=0.02, help="maximum std of additive Gaussian noise")
     t.add_argument(
         "--no-augment", action="store_true", help="train on the images as they are (equivalence tests, ablations)"

@@ -7,8 +7,9 @@
 - **Evidence sufficiency** (GAIN's idea, Li et al. 2018, turned from "masking the attended region must lower
   the score" to "the attended region alone must keep it"): the hottest fraction of a PNEUMONIA film by the
   model's own current map (W_pos . A from this very forward pass, the map the app draws), pasted onto a
-  NORMAL film of the batch, is a training example of PNEUMONIA. The map is detached: only the classifier
-  learns, so the region the map names has to carry evidence that survives the move.
+  NORMAL film of the batch, is a training example of PNEUMONIA; optionally (necessity, GAIN's attention
+  mining) the positive film with that region replaced by normal tissue is one of NORMAL. The map is
+  detached: the model is not taught to move its map, only to put its evidence where the map says it is.
 
 The films of a batch are roughly aligned (Kermany films are framed alike), so regions keep their place.
 """
@@ -77,6 +78,39 @@ def random_region_masks(n: int, size: int, generator: torch.Generator, area: tup
     return masks
 
 
+# Where the lungs lie on a Kermany film (normalised x, y of the centre; radii), read off the mean of 1,500
+# training films at 112 px (tools/lung_prior.py draws it over that mean), widened for framing; the
+# mediastinum's midline stays outside.
+LUNG_FIELDS = (((0.29, 0.48), (0.17, 0.36)), ((0.71, 0.48), (0.17, 0.36)))
+
+
+def lung_prior_mask(size: int) -> torch.Tensor:
+    """(S, S) boolean: inside either lung field's ellipse."""
+    centres = (torch.arange(size, dtype=torch.float32) + 0.5) / size
+    yy, xx = torch.meshgrid(centres, centres, indexing="ij")
+    inside = torch.zeros(size, size, dtype=torch.bool)
+    for (cx, cy), (rx, ry) in LUNG_FIELDS:
+        inside |= ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
+    return inside
+
+
+def outside_lung_swap(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """(N, 1, S, S) -> with probability ``p`` a film's pixels outside the lung fields come from another film of
+    the batch, whatever its class; the label is kept. Framing, neck, abdomen and burned-in corner markers
+    then carry no label, and both classes get the same seams."""
+    if p <= 0 or len(x) < 2:
+        return x
+    chosen = (torch.rand(len(x), generator=generator) < p).nonzero().flatten()
+    if not len(chosen):
+        return x
+    partner = torch.randint(len(x) - 1, (len(chosen),), generator=generator)
+    partner = partner + (partner >= chosen).long()  # any other film
+    x = x.clone()
+    lungs = lung_prior_mask(x.shape[-1]).to(x.device)
+    x[chosen] = torch.where(lungs, x[chosen], x[partner])
+    return x
+
+
 def _partners(y: torch.Tensor, same: bool, generator: torch.Generator) -> torch.Tensor:
     """For each film, a random other film of the batch with the same (or the other) label; -1 if none."""
     out = torch.full_like(y, -1)
@@ -113,17 +147,20 @@ def evidence_composites(
     generator: torch.Generator,
     fraction: float = 0.2,
     max_pairs: int = 8,
-) -> torch.Tensor:
-    """Up to ``max_pairs`` NORMAL films of the batch, each with a PNEUMONIA film's hottest ``fraction`` (by
-    ``cam``, that film's map) pasted at the same place. (K, 1, S, S); K = 0 when the batch lacks a class."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to ``max_pairs`` PNEUMONIA films of the batch, each paired with a NORMAL film: (kept, removed).
+
+    ``kept``: the normal film with the positive's hottest ``fraction`` (by ``cam``, its map) pasted at the same
+    place; ``removed``: the positive film with that region replaced by the normal film's pixels (real tissue,
+    no haze). Each (K, 1, S, S); K = 0 when the batch lacks a class."""
     positives = (y == positive).nonzero().flatten()
     normals = (y != positive).nonzero().flatten()
     if not len(positives) or not len(normals):
-        return x[:0]
+        return x[:0], x[:0]
     take = positives[torch.randperm(len(positives), generator=generator)[:max_pairs]]
     bases = normals[torch.randint(len(normals), (len(take),), generator=generator)]
     masks = top_fraction_masks(cam[take], x.shape[-1], fraction).to(x.device)
-    return torch.where(masks, x[take], x[bases])
+    return torch.where(masks, x[take], x[bases]), torch.where(masks, x[bases], x[take])
 
 
 def evidence_loss(
@@ -135,15 +172,22 @@ def evidence_loss(
     positive: int,
     to_input,
     generator: torch.Generator,
+    weights: tuple[float, float] = (1.0, 0.0),
     fraction: float = 0.2,
     max_pairs: int = 8,
 ) -> torch.Tensor:
-    """Cross-entropy of the evidence composites against PNEUMONIA, with the maps of the forward pass just run
-    on ``grey`` (its Grad-CAM layer output is in ``capture``). Zero when the batch lacks a class."""
+    """Weighted cross-entropy of the evidence composites, with the maps of the forward pass just run on
+    ``grey`` (its Grad-CAM layer output is in ``capture``). ``weights``: (sufficiency: the hot region kept on a
+    normal film must read PNEUMONIA, necessity: the positive film without it must read NORMAL, GAIN's attention
+    mining). Zero when the batch lacks a class."""
     assert capture.value is not None, "run the model on the batch first"
     cam = torch.einsum("k,nkhw->nhw", head.weight[positive].detach(), capture.value.detach())
-    composites = evidence_composites(grey, y.cpu(), cam.cpu(), positive, generator, fraction, max_pairs)
-    if not len(composites):
+    kept, removed = evidence_composites(grey, y.cpu(), cam.cpu(), positive, generator, fraction, max_pairs)
+    if not len(kept) or not any(weights):
         return grey.new_zeros(())
-    logits = model(to_input(composites)).float()
-    return F.cross_entropy(logits, torch.full((len(composites),), positive, device=logits.device))
+    logits = model(to_input(torch.cat([kept, removed]))).float()
+    k = len(kept)
+    targets = torch.full((2 * k,), positive, device=logits.device)
+    targets[k:] = 1 - positive
+    per_film = F.cross_entropy(logits, targets, reduction="none")
+    return weights[0] * per_film[:k].mean() + weights[1] * per_film[k:].mean()

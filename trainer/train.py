@@ -23,7 +23,7 @@ from .backbones import init_model, reestimate_folded_batchnorm
 from .calibration import choose_threshold, fit_temperature
 from .data import CLASS_NAMES, scan_training_pool
 from .distributed import DistContext, setup, sync_batchnorm, teardown
-from .guidance import POSITIVE, attach_map, evidence_loss, same_class_mosaic
+from .guidance import POSITIVE, attach_map, evidence_loss, outside_lung_swap, same_class_mosaic
 from .metrics import compute_metrics
 from .operating_band import threshold_band
 from .splits import patient_split, read_splits, write_splits
@@ -63,9 +63,10 @@ def _train(args, ctx: DistContext) -> Path:
     augment = not getattr(args, "no_augment", False)
     cutmix = float(getattr(args, "cutmix", 0.0) or 0.0)
     mosaic = float(getattr(args, "mosaic", 0.0) or 0.0)
-    evidence_weight = float(getattr(args, "evidence_weight", 0.0) or 0.0)
-    if (cutmix or mosaic or evidence_weight) and ctx.distributed:
-        raise SystemExit("trainer train: --cutmix, --mosaic and --evidence-weight are not implemented under torchrun")
+    lung_prior = float(getattr(args, "lung_prior", 0.0) or 0.0)
+    evidence = (float(getattr(args, "evidence_weight", 0) or 0), float(getattr(args, "necessity_weight", 0) or 0))
+    if (cutmix or mosaic or lung_prior or any(evidence)) and ctx.distributed:
+        raise SystemExit("trainer train: batch-mixing augmentations and evidence losses do not run under torchrun")
     max_steps = getattr(args, "max_steps", 0) or 0
 
     # the patient split is made once, on rank 0, and shared with every rank
@@ -135,7 +136,7 @@ def _train(args, ctx: DistContext) -> Path:
             # the whole cache fits on the GPU (5,232 images at 224 px are 262 MB), so augmentation runs there too
             cache = {s: v.to(device) for s, v in cache.items()}
     net = model  # the module itself; under torchrun `model` becomes its DistributedDataParallel wrapper
-    capture, head = attach_map(net, args.arch) if evidence_weight else (None, None)
+    capture, head = attach_map(net, args.arch) if any(evidence) else (None, None)
 
     def to_input(grey: torch.Tensor) -> torch.Tensor:
         return model_batch(grey, config).to(device, dtype)
@@ -250,6 +251,8 @@ def _train(args, ctx: DistContext) -> Path:
                 soft = soft.to(device, dtype)
             if mosaic:
                 x = same_class_mosaic(x, labels["train"][idx], mosaic, gen)
+            if lung_prior:
+                x = outside_lung_swap(x, lung_prior, gen)
             grey = x
             x = model_batch(x, config).to(device)
             if dtype != torch.float32:
@@ -276,9 +279,9 @@ def _train(args, ctx: DistContext) -> Path:
             else:
                 target = y if soft is None else soft
                 loss = F.cross_entropy(logits, target, weight=class_weights, label_smoothing=args.label_smoothing)
-                if evidence_weight:
-                    loss = loss + evidence_weight * evidence_loss(
-                        model, capture, head, grey, labels["train"][idx], POSITIVE, to_input, gen
+                if any(evidence):
+                    loss = loss + evidence_loss(
+                        model, capture, head, grey, labels["train"][idx], POSITIVE, to_input, gen, evidence
                     )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
