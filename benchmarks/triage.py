@@ -17,12 +17,14 @@ model, the CSV written, the shipped pixel gate on):
 Timings are medians of repeats, the paths alternating so that load from other processes falls on all alike.
 The first round (not counted) also starts the decode processes, once per program like loading the model.
 Beside them: the forward pass alone on the folder's model inputs at batch 1 and 8 (the bound of an
-inference-bound folder), and how long a thread beside each DICOM's decode waits for the GIL.
+inference-bound folder), the CPU each path spends per study (a bound that load does not move much), and how
+long a thread beside each DICOM's decode waits for the GIL.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import shutil
@@ -71,6 +73,19 @@ def forward_ms(predictor: Predictor, files: list[Path], batch_size: int, repeats
     return 1000 * best / len(inputs)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its live child processes (the decode processes), user + system."""
+    own = os.times()
+    total = own.user + own.system
+    for child in multiprocessing.active_children():
+        try:  # Linux: utime and stime, fields 14 and 15 of /proc/PID/stat, in clock ticks
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def bench_bundle(bundle_dir: Path, repeats: int, threads: int | None = None) -> dict:
     predictor = Predictor(load_bundle(bundle_dir), threads=threads, site=False)
     reference = load_reference()
@@ -81,14 +96,16 @@ def bench_bundle(bundle_dir: Path, repeats: int, threads: int | None = None) -> 
     for p in files:
         os.symlink(p, folder / f"{p.parent.name}-{p.name}")
     times: dict[str, list[float]] = {label: [] for label in PATHS}
+    cpu_times: dict[str, list[float]] = {label: [] for label in PATHS}
     probabilities: dict[str, dict[str, str]] = {}
     for i in range(repeats + 1):  # the first round warms caches, starts the decode processes, is not counted
         for label, options in PATHS.items():
             out = tmp / f"{label}.csv"
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), cpu_seconds()
             run_batch(folder, out, predictor, reference, keep_results=False, **options)  # type: ignore[arg-type]
             if i:
                 times[label].append(time.perf_counter() - t)
+                cpu_times[label].append(cpu_seconds() - cpu)
             probabilities[label] = {r["path"]: r["probability"] for r in read_batch_csv(out)}
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -101,6 +118,7 @@ def bench_bundle(bundle_dir: Path, repeats: int, threads: int | None = None) -> 
         "name": bundle_dir.name,
         "files": len(files),
         **{f"{label}_per_s": rate for label, rate in per_s.items()},
+        **{f"{label}_cpu_ms": 1000 * statistics.median(cpu_times[label]) / len(files) for label in PATHS},
         "speedup": per_s["new"] / per_s["old"],
         "max_probability_difference": largest_difference("new", "old"),
         "batched_vs_batch1_difference": largest_difference("new", "reduced"),
@@ -156,14 +174,15 @@ def section(results: list[dict], stalls: list[dict] | None = None) -> str:
         f"side >= {MIN_SIDE} px (core/reduced_decode.py). **Batched**: also up to {DEFAULT_BATCH_SIZE} ready films "
         "per forward pass (core/batch_scoring.py). **New** (what `--batch` runs): also the compressed DICOMs "
         "decoded in spawned processes (core/batch_decode.py; started once, in the uncounted first round).\n",
-        "| model | files | old | reduced | batched | **new** | new / old | max abs(dP) new vs old | forward pass "
-        f"alone, ms/study: batch 1, batch {DEFAULT_BATCH_SIZE} |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | files | old | reduced | batched | **new** | new / old | CPU, core-ms/study (4 paths) | max abs(dP) "
+        f"new vs old | forward pass alone, ms/study: batch 1, batch {DEFAULT_BATCH_SIZE} |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r['name']} | {r['files']} | {r['old_per_s']:.1f} | {r['reduced_per_s']:.1f} | "
             f"{r['batched_per_s']:.1f} | **{r['new_per_s']:.1f}** | {r['speedup']:.2f}x | "
+            f"{', '.join(format(r[f'{label}_cpu_ms'], '.1f') for label in PATHS)} | "
             f"{r['max_probability_difference']:.4f} | "
             f"{r['forward_ms_batch1']:.1f}, {r['forward_ms_batched']:.1f} |"
         )
@@ -174,7 +193,8 @@ def section(results: list[dict], stalls: list[dict] | None = None) -> str:
         "path is the reduced decode's: the largest comes from RG1_J2KI, a JPEG 2000 adult film that the input checks "
         "withhold anyway; on the 220 native JPEG films it stays within 0.005 for both models "
         "(`pytest tests/test_reduced_decode.py`). A folder cannot be scored faster than its forward passes: "
-        "1000 / (ms per study at batch 8) studies/s, which bounds ResNet50's."
+        "1000 / (ms per study at batch 8) studies/s, which bounds ResNet50's. Nor faster than the CPU it needs "
+        "(this process and the decode processes, user + system): cores x 1000 / (core-ms per study) studies/s."
     )
     lines += [
         "\nWhy DICOMs decode in processes: a thread beside each decode waits for the GIL this long (longest gap "

@@ -22,7 +22,7 @@ import numpy as np
 
 from .study_result import StudyResult
 
-DEFAULT_BATCH_SIZE = 8  # ResNet50 at 128 px: about 15 % less CPU per study at 8 than at 1; larger gains little
+DEFAULT_BATCH_SIZE = 8  # ResNet50 costs less per study at 8 than at 1 (benchmarks/triage.py: the forward pass alone)
 
 OnMap = Callable[[np.ndarray], object]
 Prepared = tuple[StudyResult, np.ndarray | None, tuple[int, int] | None]  # result, model input, file shape
