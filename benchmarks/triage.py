@@ -17,7 +17,8 @@ model, the CSV written, the shipped pixel gate on):
 Timings are medians of repeats, the paths alternating so that load from other processes falls on all alike.
 The first round (not counted) also starts the decode processes, once per program like loading the model.
 Beside them: the forward pass alone on the folder's model inputs at batch 1 and 8 (the bound of an
-inference-bound folder), the CPU each path spends per study (a bound that load does not move much), and how
+inference-bound folder), the CPU each path spends per study (a bound that load does not move much), the CPU
+of each stage of a file's way (decode, input checks, preprocessing, forward pass), and how
 long a thread beside each DICOM's decode waits for the GIL.
 """
 
@@ -45,7 +46,8 @@ BEGIN, END = "<!-- triage: benchmarks/triage.py -->", "<!-- /triage -->"
 from cxrviewer.core import Predictor, list_bundles, load_bundle, load_study  # noqa: E402
 from cxrviewer.core.batch import prepare_study_file, read_batch_csv, run_batch  # noqa: E402
 from cxrviewer.core.batch_scoring import DEFAULT_BATCH_SIZE  # noqa: E402
-from cxrviewer.core.input_checks import load_reference  # noqa: E402
+from cxrviewer.core.input_checks import check_study, load_reference  # noqa: E402
+from cxrviewer.core.preprocess import preprocess  # noqa: E402
 from cxrviewer.core.reduced_decode import MIN_SIDE  # noqa: E402
 
 PATHS = {  # label -> run_batch options; each step adds one change to the one before
@@ -71,6 +73,35 @@ def forward_ms(predictor: Predictor, files: list[Path], batch_size: int, repeats
             predictor.model(inputs[start : start + batch_size])
         best = min(best, time.perf_counter() - t)
     return 1000 * best / len(inputs)
+
+
+def stage_cpu_ms(predictor: Predictor, reference, files: list[Path], repeats: int) -> dict[str, float]:
+    """CPU per study of each stage of a file's way, one file at a time (ONNX Runtime's threads included): where
+    the CPU goes, and so what bounds a folder on this machine. Best of ``repeats``."""
+
+    def per_study(step, items, studies: int) -> float:
+        best = float("inf")
+        for _ in range(repeats + 1):
+            cpu = cpu_seconds()
+            for item in items:
+                step(item)
+            best = min(best, cpu_seconds() - cpu)
+        return 1000 * best / studies
+
+    reduced = [load_study(p, min_side=MIN_SIDE) for p in files]
+    for study in reduced:
+        study.raw = None  # not needed below: half the memory
+    inputs = np.stack([preprocess(s.pixels, predictor.config) for s in reduced])
+    batches = [inputs[i : i + DEFAULT_BATCH_SIZE] for i in range(0, len(inputs), DEFAULT_BATCH_SIZE)]
+    n = len(files)
+    return {
+        "decode_full": per_study(load_study, files, n),
+        "decode_reduced": per_study(lambda p: load_study(p, min_side=MIN_SIDE), files, n),
+        "checks": per_study(lambda s: check_study(s, reference), reduced, n),
+        "preprocess": per_study(lambda s: preprocess(s.pixels, predictor.config), reduced, n),
+        "forward_batch1": per_study(lambda x: predictor.model(x[None]), inputs, n),
+        "forward_batched": per_study(predictor.model, batches, n),
+    }
 
 
 def cpu_seconds() -> float:
@@ -124,6 +155,7 @@ def bench_bundle(bundle_dir: Path, repeats: int, threads: int | None = None) -> 
         "batched_vs_batch1_difference": largest_difference("new", "reduced"),
         "forward_ms_batch1": forward_ms(predictor, files, 1, repeats),
         "forward_ms_batched": forward_ms(predictor, files, DEFAULT_BATCH_SIZE, repeats),
+        "stages": stage_cpu_ms(predictor, reference, files, repeats),
         "threads": predictor.model.session.get_session_options().intra_op_num_threads,
         "repeats": repeats,
     }
@@ -196,6 +228,23 @@ def section(results: list[dict], stalls: list[dict] | None = None) -> str:
         "1000 / (ms per study at batch 8) studies/s, which bounds ResNet50's. Nor faster than the CPU it needs "
         "(this process and the decode processes, user + system): cores x 1000 / (core-ms per study) studies/s."
     )
+    lines += [
+        "\nCPU per study by stage, one file at a time (ms of CPU, ONNX Runtime's threads included; the input checks "
+        "and the preprocessing on the reduced decode). On 2 cores a folder cannot pass 2000 / (the sum of its "
+        "path's stages) studies/s.\n",
+        f"| model | decode, full | decode, reduced | input checks (pixel gate) | preprocess | forward, batch 1 | "
+        f"forward, batch {DEFAULT_BATCH_SIZE} | sum, new path |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        st = r["stages"]
+        new_sum = st["decode_reduced"] + st["checks"] + st["preprocess"] + st["forward_batched"]
+        cells = [st[k] for k in ("decode_full", "decode_reduced", "checks", "preprocess", "forward_batch1")]
+        lines.append(
+            f"| {r['name']} | "
+            + " | ".join(f"{v:.1f}" for v in cells)
+            + f" | {st['forward_batched']:.1f} | {new_sum:.1f} |"
+        )
     lines += [
         "\nWhy DICOMs decode in processes: a thread beside each decode waits for the GIL this long (longest gap "
         "of a 1 ms heartbeat; ms):\n",
