@@ -1,6 +1,6 @@
 """Folder triage: the new batch pipeline beside the old one (studies/s), per shipped bundle.
 
-    .venv/bin/python benchmarks/triage.py [--repeats 3] [--threads N]   # writes its section of RESULTS.md
+    .venv/bin/python benchmarks/triage.py [--repeats 3] [--threads N] [--batch-size B]  # its RESULTS.md section
 
 `make bench` (benchmarks/run.py) runs it too. The folder is the native-resolution films of ../shared
 (data/native: 20 JPEGs, 912-2268 px, and data/dicom: 7 DICOMs, three of them 1760-1955 px JPEG 2000), the
@@ -50,12 +50,17 @@ from cxrviewer.core.input_checks import check_study, load_reference  # noqa: E40
 from cxrviewer.core.preprocess import preprocess  # noqa: E402
 from cxrviewer.core.reduced_decode import MIN_SIDE  # noqa: E402
 
-PATHS = {  # label -> run_batch options; each step adds one change to the one before
-    "old": {"min_side": None, "batch_size": 1, "dicom_processes": 0},
-    "reduced": {"min_side": MIN_SIDE, "batch_size": 1, "dicom_processes": 0},
-    "batched": {"min_side": MIN_SIDE, "dicom_processes": 0},
-    "new": {},  # run_batch's defaults: reduced, batched, DICOM processes
-}
+PATHS = ("old", "reduced", "batched", "new")  # each step adds one change to the one before
+
+
+def path_options(label: str, batch_size: int) -> dict:
+    """run_batch's options for one path (new: its defaults, except a --batch-size asked for)."""
+    return {
+        "old": {"min_side": None, "batch_size": 1, "dicom_processes": 0},
+        "reduced": {"min_side": MIN_SIDE, "batch_size": 1, "dicom_processes": 0},
+        "batched": {"min_side": MIN_SIDE, "batch_size": batch_size, "dicom_processes": 0},
+        "new": {} if batch_size == DEFAULT_BATCH_SIZE else {"batch_size": batch_size},
+    }[label]
 
 
 def films() -> list[Path]:
@@ -75,7 +80,9 @@ def forward_ms(predictor: Predictor, files: list[Path], batch_size: int, repeats
     return 1000 * best / len(inputs)
 
 
-def stage_cpu_ms(predictor: Predictor, reference, files: list[Path], repeats: int) -> dict[str, float]:
+def stage_cpu_ms(
+    predictor: Predictor, reference, files: list[Path], repeats: int, batch_size: int = DEFAULT_BATCH_SIZE
+) -> dict[str, float]:
     """CPU per study of each stage of a file's way, one file at a time (ONNX Runtime's threads included): where
     the CPU goes, and so what bounds a folder on this machine. Best of ``repeats``."""
 
@@ -92,7 +99,7 @@ def stage_cpu_ms(predictor: Predictor, reference, files: list[Path], repeats: in
     for study in reduced:
         study.raw = None  # not needed below: half the memory
     inputs = np.stack([preprocess(s.pixels, predictor.config) for s in reduced])
-    batches = [inputs[i : i + DEFAULT_BATCH_SIZE] for i in range(0, len(inputs), DEFAULT_BATCH_SIZE)]
+    batches = [inputs[i : i + batch_size] for i in range(0, len(inputs), batch_size)]
     n = len(files)
     return {
         "decode_full": per_study(load_study, files, n),
@@ -117,7 +124,9 @@ def cpu_seconds() -> float:
     return total
 
 
-def bench_bundle(bundle_dir: Path, repeats: int, threads: int | None = None) -> dict:
+def bench_bundle(
+    bundle_dir: Path, repeats: int, threads: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE
+) -> dict:
     predictor = Predictor(load_bundle(bundle_dir), threads=threads, site=False)
     reference = load_reference()
     tmp = Path(tempfile.mkdtemp(prefix="cxr-triage-"))
@@ -130,10 +139,11 @@ def bench_bundle(bundle_dir: Path, repeats: int, threads: int | None = None) -> 
     cpu_times: dict[str, list[float]] = {label: [] for label in PATHS}
     probabilities: dict[str, dict[str, str]] = {}
     for i in range(repeats + 1):  # the first round warms caches, starts the decode processes, is not counted
-        for label, options in PATHS.items():
+        for label in PATHS:
             out = tmp / f"{label}.csv"
             t, cpu = time.perf_counter(), cpu_seconds()
-            run_batch(folder, out, predictor, reference, keep_results=False, **options)  # type: ignore[arg-type]
+            options = path_options(label, batch_size)
+            run_batch(folder, out, predictor, reference, keep_results=False, **options)
             if i:
                 times[label].append(time.perf_counter() - t)
                 cpu_times[label].append(cpu_seconds() - cpu)
@@ -154,10 +164,11 @@ def bench_bundle(bundle_dir: Path, repeats: int, threads: int | None = None) -> 
         "max_probability_difference": largest_difference("new", "old"),
         "batched_vs_batch1_difference": largest_difference("new", "reduced"),
         "forward_ms_batch1": forward_ms(predictor, files, 1, repeats),
-        "forward_ms_batched": forward_ms(predictor, files, DEFAULT_BATCH_SIZE, repeats),
-        "stages": stage_cpu_ms(predictor, reference, files, repeats),
+        "forward_ms_batched": forward_ms(predictor, files, batch_size, repeats),
+        "stages": stage_cpu_ms(predictor, reference, files, repeats, batch_size),
         "threads": predictor.model.session.get_session_options().intra_op_num_threads,
         "repeats": repeats,
+        "batch_size": batch_size,
     }
 
 
@@ -195,6 +206,7 @@ def section(results: list[dict], stalls: list[dict] | None = None) -> str:
     stalls = dicom_gil_stalls() if stalls is None else stalls
     load = os.getloadavg()[0]
     threads = results[0]["threads"] if results else 0
+    batch = results[0]["batch_size"] if results else DEFAULT_BATCH_SIZE
     lines = [
         BEGIN,
         "## Folder triage: the batch pipeline, old and new (studies/s)\n",
@@ -203,11 +215,11 @@ def section(results: list[dict], stalls: list[dict] | None = None) -> str:
         f"films (data/native JPEGs + data/dicom) with the pixel gate, medians of "
         f"{results[0]['repeats'] if results else 0} alternating runs. **Old**: full decode, batch 1, every film "
         f"decoded in the 2 decode threads. **Reduced**: JPEG / JPEG 2000 decoded at 1/2-1/8 keeping the shorter "
-        f"side >= {MIN_SIDE} px (core/reduced_decode.py). **Batched**: also up to {DEFAULT_BATCH_SIZE} ready films "
+        f"side >= {MIN_SIDE} px (core/reduced_decode.py). **Batched**: also up to {batch} ready films "
         "per forward pass (core/batch_scoring.py). **New** (what `--batch` runs): also the compressed DICOMs "
         "decoded in spawned processes (core/batch_decode.py; started once, in the uncounted first round).\n",
         "| model | files | old | reduced | batched | **new** | new / old | CPU, core-ms/study (4 paths) | max abs(dP) "
-        f"new vs old | forward pass alone, ms/study: batch 1, batch {DEFAULT_BATCH_SIZE} |",
+        f"new vs old | forward pass alone, ms/study: batch 1, batch {batch} |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -225,7 +237,7 @@ def section(results: list[dict], stalls: list[dict] | None = None) -> str:
         "path is the reduced decode's: the largest comes from RG1_J2KI, a JPEG 2000 adult film that the input checks "
         "withhold anyway; on the 220 native JPEG films it stays within 0.005 for both models "
         "(`pytest tests/test_reduced_decode.py`). A folder cannot be scored faster than its forward passes: "
-        "1000 / (ms per study at batch 8) studies/s, which bounds ResNet50's. Nor faster than the CPU it needs "
+        "1000 / (ms per study batched) studies/s, which bounds ResNet50's. Nor faster than the CPU it needs "
         "(this process and the decode processes, user + system): cores x 1000 / (core-ms per study) studies/s."
     )
     lines += [
@@ -233,7 +245,7 @@ def section(results: list[dict], stalls: list[dict] | None = None) -> str:
         "and the preprocessing on the reduced decode). On 2 cores a folder cannot pass 2000 / (the sum of its "
         "path's stages) studies/s.\n",
         f"| model | decode, full | decode, reduced | input checks (pixel gate) | preprocess | forward, batch 1 | "
-        f"forward, batch {DEFAULT_BATCH_SIZE} | sum, new path |",
+        f"forward, batch {batch} | sum, new path |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -273,8 +285,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: the app's)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="films per forward pass, new path")
     args = p.parse_args(argv)
-    results = [bench_bundle(b, args.repeats, args.threads) for b in list_bundles(REPO / "resources" / "models")]
+    bundles = list_bundles(REPO / "resources" / "models")
+    results = [bench_bundle(b, args.repeats, args.threads, max(1, args.batch_size)) for b in bundles]
     text = section(results)
     update_results(Path(args.out), text)
     print(text)
