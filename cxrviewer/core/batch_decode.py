@@ -27,7 +27,7 @@ from .study import Study
 
 # Compressed transfer syntaxes in the file meta: the JPEG family (lossless, JPEG-LS, JPEG 2000, HTJ2K) and RLE.
 _COMPRESSED_SYNTAX = re.compile(rb"1\.2\.840\.10008\.1\.2\.(4\.\d+|5)(?![\d.])")
-# JPEG baseline / extended: Pillow decodes them, letting go of the GIL (2 ms gaps, reduced; benchmarks/triage.py)
+# JPEG baseline / extended: Pillow decodes them in a few ms, letting go of the GIL (benchmarks/triage.py: GIL table)
 GIL_FREE_SYNTAXES = frozenset({b"4.50", b"4.51"})
 
 _pools: dict[int, Executor | None] = {}  # processes -> the shared pool (None: processes cannot run here)
