@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QM
 from cxrviewer.core.batch import StudyResult
 from cxrviewer.core.bundle import default_models_dir, read_card
 from cxrviewer.core.errors import BundleError
-from cxrviewer.core.scoring_queue import DONE
 from cxrviewer.core.viewer_session import ViewerSession
 
 from . import decoding, main_actions, reading_room_actions, site_calibration_actions
@@ -200,11 +199,11 @@ class MainWindow(QMainWindow):
         return self.presenter.hide_names(text, path)
 
     # == the study on screen ======================================================================
-    def show_row(self, row: int) -> None:
+    def show_row(self, row: int, image: Path | None = None) -> None:  # image: another of the row's (a lateral)
         entry = self.worklist.model.entry(row)
-        if entry is None or self.decoding.defer_show(row):  # decoded off the UI thread, then shown
+        if entry is None or self.decoding.defer_show(row, image):  # decoded off the UI thread, then shown
             return
-        path = entry.result.path
+        path = image or entry.result.path
         self.session.open(row, path)
         self.action_table.set_checked("view.invert", False)
         self._selecting = True
@@ -217,14 +216,13 @@ class MainWindow(QMainWindow):
         else:
             self.view.placeholder = ""
             self.display.redraw(refit=True)
-            self.scoring.score_now(row, path)  # cancelled: scored again; waiting: scored first
+            self.scoring.score_now(row, entry.result.path)  # cancelled: scored again; waiting: scored first
         self.refresh_study_layers()
         if self.tag_browser is not None and self.tag_browser.isVisible():
             self.tag_browser.show_study(path, self.anonymise)
 
-    def current_result(self) -> StudyResult | None:
-        entry = self.worklist.model.entry(self.current_row) if self.current_row is not None else None
-        return entry.result if entry is not None and entry.state == DONE else None
+    def current_result(self) -> StudyResult | None:  # a lateral on screen: "not scored", not the study's verdict
+        return self.presenter.result_on_screen()
 
     def current_heat(self):
         """The heat map drawn for the study on screen (None: none yet, or the display policy withholds it)."""

@@ -19,6 +19,7 @@ OPEN_FILTER = "Images (*.png *.jpg *.jpeg *.dcm *.dicom);;All files (*)"
 class Opener:
     def __init__(self, window: MainWindow):
         self.w = window
+        window.worklist.image_chosen.connect(self.show_image)
         self.recent_menu = QMenu("Open &Recent", window)  # the action table's File ▸ Open Recent replaces it
         self.skipped: list[tuple[Path, str]] = []  # what the last folder opened held besides images
 
@@ -33,42 +34,39 @@ class Opener:
             self.open_paths([Path(folder)])
 
     def open_paths(self, paths: list[Path]) -> None:
-        """Open files and folders: each image becomes a worklist row scored in the background; the first
-        one opened (for a folder: the one on top of the list) is shown."""
-        w, first = self.w, None
+        """Open files and folders, each indexed off the UI thread (ui/decoding.py): every image becomes a
+        worklist row scored in the background, grouped into studies whether it came in a folder or on its own
+        (a second file of a study listed joins its row). Shown first: the first file chosen, or the top of a
+        folder's list."""
+        w, files = self.w, []
         for path in map(Path, paths):
             if path.is_dir() or is_dicomdir(path):  # a DICOMDIR dropped or chosen: its media folder
-                row = self.open_folder(path if path.is_dir() else path.parent)
+                self.open_folder(path if path.is_dir() else path.parent)
             elif path.exists():
-                row = self.add_rows([path])[0]
+                files.append(path)
                 w.settings.last_folder = str(path.parent)
                 w.settings.add_recent(str(path))
             else:
                 w.report(f"{w.hide_names(str(path), path)}: no such file or folder")
-                row = None
-            first = first if first is not None else row
+        if files:
+            w.decoding.open_files(files)
         self.rebuild_recent()
-        if first is not None:
-            w.show_row(first)
 
-    def open_folder(self, folder: Path) -> int | None:
-        """Scan and index the folder off the UI thread (through its DICOMDIR if it has one; ui/decoding.py):
-        its rows appear, and the one on top of the list is shown, when that is done. Returns None (no row yet)."""
+    def open_folder(self, folder: Path) -> None:
+        """Scan and index the folder off the UI thread (through its DICOMDIR if it has one): its rows appear,
+        and the one on top of the list is shown, when that is done."""
         w = self.w
         w.settings.last_folder = str(folder)
         w.settings.add_recent(str(folder))
         w.decoding.open_folder(folder)
-        return None
 
-    def add_rows(self, paths: list[Path]) -> list[int]:
-        """A row per path (existing rows reused; cancelled ones are scored again)."""
-        model = self.w.worklist.model
-        rows = []
-        for path in paths:
-            existing = model.find_path(path)
-            rows.append(existing.row_id if existing is not None else model.add(path))
-        self.w.scoring.add(list(zip(rows, paths)))
-        return rows
+    def show_image(self, row_id: int, path: Path) -> None:
+        """One of a study row's images (a thumbnail clicked, Worklist ▸ Next Image of Study): on screen with
+        its own window/level, tags and orientation; a lateral says "not scored", the row keeps its verdict."""
+        session = self.w.session
+        if session.row_id == row_id and session.study is not None and Path(session.study.path) == Path(path):
+            return  # already on screen: a second click keeps the reader's window/level
+        self.w.show_row(row_id, Path(path))
 
     def show_skipped(self) -> None:
         """The note of files the last folder skipped: cleared when it had none; no names when anonymised."""

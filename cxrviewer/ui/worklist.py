@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -54,10 +54,12 @@ __all__ = [
     "study_rows",
 ]
 COLUMN_WIDTHS = (22, 200, 110, 150, 85, 130, 80, 100)
+PROGRESS_REDRAW_MS = 100  # the bar and the status line redrawn at most this often while scoring runs
 
 
 class WorklistWidget(QWidget):
     study_selected = Signal(int)  # row id
+    image_chosen = Signal(int, object)  # row id, the path of one of its images (a thumbnail clicked)
     cancel_requested = Signal()
     export_requested = Signal()
     clear_requested = Signal()
@@ -77,7 +79,10 @@ class WorklistWidget(QWidget):
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
-        self.table.setItemDelegateForColumn(COL_IMAGES, ImagesDelegate(self.thumbnails, self.entry_at, self.table))
+        self.images = ImagesDelegate(
+            self.thumbnails, self.entry_at, lambda e, i: self.image_chosen.emit(e.row_id, i.path), self.table
+        )
+        self.table.setItemDelegateForColumn(COL_IMAGES, self.images)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
@@ -94,6 +99,12 @@ class WorklistWidget(QWidget):
         # a percentage: QProgressBar repaints at once whenever its text changes, so a count would repaint (and
         # hold the UI thread) on every result of a 3,000-study folder; the status line carries the count
         self.progress.setFormat("%p %")
+        self._progress = (0, 0, False)  # (done, total, running) last asked for
+        self._progress_running = False  # as last drawn
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(PROGRESS_REDRAW_MS)
+        self._progress_timer.timeout.connect(self._draw_progress)
         self.cancel = QPushButton("Cancel")
         self.cancel.setVisible(False)
         self.cancel.clicked.connect(self.cancel_requested)
@@ -188,6 +199,12 @@ class WorklistWidget(QWidget):
             self.table.selectRow(idx.row())
             self.table.scrollTo(idx)
 
+    def set_shown_image(self, path: Path | None) -> None:
+        """Frame the image on the main view among its row's thumbnails."""
+        if path != self.images.shown:
+            self.images.shown = path
+            self.table.viewport().update()
+
     # -- content ----------------------------------------------------------------------------------
     def set_thumbnail(self, path: Path, pixels: np.ndarray) -> None:
         if self.thumbnails.put(path, pixels):
@@ -208,6 +225,20 @@ class WorklistWidget(QWidget):
         self.set_progress(0, 0, False)
 
     def set_progress(self, done: int, total: int, running: bool) -> None:
+        """Drawn now when scoring starts or stops, else at most every PROGRESS_REDRAW_MS with the latest count:
+        opening a 3,000-study folder asks for it per row queued and per result, and each redraw of the bar,
+        the Cancel button and the status line is a repaint of the UI thread."""
+        self._progress = (done, total, running)
+        if running != self._progress_running or not running:
+            self._progress_timer.stop()
+            self._draw_progress()
+        elif not self._progress_timer.isActive():
+            self._draw_progress()
+            self._progress_timer.start()  # what is asked for meanwhile is drawn when it fires
+
+    def _draw_progress(self) -> None:
+        done, total, running = self._progress
+        self._progress_running = running
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
         self.progress.setVisible(total > 0 and running)

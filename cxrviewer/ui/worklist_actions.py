@@ -1,7 +1,8 @@
-"""Worklist ▸ entries of the action table: next unread, mark unread, re-sort, close the worklist."""
+"""Worklist ▸ entries of the action table: next unread, mark unread, next image of the study, re-sort, close."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .actions import ActionSpec
@@ -20,6 +21,15 @@ def action_specs(w: MainWindow) -> list[ActionSpec]:
             lambda: mark_unread(w),
             ("Shift+U",),
             help="Mark the study on screen as unread",
+            group="read",
+        ),
+        ActionSpec(
+            "worklist.next_image",
+            "Worklist",
+            "Next &Image of Study",
+            lambda: next_image(w),
+            ("L",),
+            help="Show the study's next image (a lateral: shown, not scored; the verdict stays the frontal's)",
             group="read",
         ),
         ActionSpec(
@@ -51,6 +61,19 @@ def next_unread(w: MainWindow) -> int | None:
         return None
     w.show_row(row)
     return row
+
+
+def next_image(w: MainWindow) -> Path | None:
+    """The next image of the study on screen (after the last, its first again); None when it has only one."""
+    entry = w.worklist.model.entry(w.current_row) if w.current_row is not None else None
+    if entry is None or len(entry.images) < 2:
+        w.statusBar().showMessage("This study has one image", 3000)
+        return None
+    paths = entry.paths
+    here = Path(w.study.path) if w.study is not None else Path(entry.result.path)
+    following = paths[(paths.index(here) + 1) % len(paths)] if here in paths else paths[0]
+    w.opener.show_image(entry.row_id, following)
+    return following
 
 
 def mark_unread(w: MainWindow) -> None:

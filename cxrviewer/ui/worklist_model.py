@@ -1,9 +1,9 @@
 """The worklist's rows: one row per study (patient > study > its images), from core/study_index.py.
 
-A PNG or JPEG is a study of its own. A DICOM study with a frontal film and laterals (PA + lateral) is one row
-with one verdict: the frontal image is the one scored, laterals are listed (and get a thumbnail) but not
-scored; a further frontal film of the study (a repeat) is a row of its own (:func:`study_rows`). Each
-row also carries read / unread, its folder, and "file missing" once its file is gone (never a stale score).
+Which images make a row and which one is scored is ui/worklist_rows.py (PA + lateral one row, scored from
+the frontal). Rows arriving later for a study already listed (files opened one by one) join it by the same
+rule (:meth:`WorklistModel.add_rows`). Each row also carries read / unread, its folder, and "file missing"
+once its file is gone (never a stale score).
 """
 
 from __future__ import annotations
@@ -16,85 +16,30 @@ from PySide6.QtGui import QColor, QFont
 
 from cxrviewer.core.anonymise import HIDDEN, display_name, patient_label, study_date_label
 from cxrviewer.core.scoring_queue import unscored
-from cxrviewer.core.sniff import is_dicomdir, looks_like_study
-from cxrviewer.core.study_index import StudyGroup, StudyIndex
 from cxrviewer.core.study_result import StudyResult
 from cxrviewer.core.verdict import COLOURS as VERDICT_COLOURS
 
+from .worklist_rows import JOIN, RETARGET, ImageRef, Row, index_rows, join_plan, split_skipped, study_key, study_rows
+
+__all__ = ["ImageRef", "index_rows", "split_skipped", "study_rows"]
 COLUMNS = ("", "File", "Folder", "Patient", "Date", "Images", "Probability", "AI verdict", "Status")
 COL_READ, COL_FILE, COL_FOLDER, COL_PATIENT, COL_DATE, COL_IMAGES, COL_PROBABILITY, COL_VERDICT, COL_STATUS = range(9)
 _ROOT = QModelIndex()  # the invalid index Qt passes for a flat table; shared, never modified
 QUEUED, DONE, CANCELLED = "queued", "done", "cancelled"
 MISSING = "file missing"
 UNREAD_MARK = "●"
+GREY = QColor(150, 150, 150)
 
 
 @dataclass
-class ImageRef:
-    """One image of a study row."""
+class RowsAdded:
+    """What :meth:`WorklistModel.add_rows` did: rows to score (new, and already listed: scored again if
+    cancelled), rows whose scored image changed (to score anew), images that joined a row (to thumbnail)."""
 
-    path: Path
-    view: str = ""  # "PA", "LL", "frontal", ... ("" when the file does not say)
-    projection: str = ""  # "frontal", "lateral" or ""
-    scored: bool = True  # the study's verdict comes from this image
-
-    @property
-    def label(self) -> str:
-        return self.view or self.path.suffix.lstrip(".").upper() or "image"
-
-
-def study_rows(study: StudyGroup) -> list[tuple[Path, list[ImageRef]]]:
-    """The worklist rows of one study: (the path scored, the row's images).
-
-    A study's verdict comes from its frontal film; its laterals are listed with it (thumbnailed, not scored):
-    PA + lateral is one row. Each further frontal (or view unknown) image of the study, e.g. a repeat
-    exposure or a damaged copy, is a film to score of its own: a row of its own. A study of laterals only is
-    one row scored from its first image (the input checks then withhold it, saying why)."""
-    instances = study.instances
-    films = [i for i in instances if i.projection != "lateral"] or instances[:1]
-    laterals = [i for i in instances if i not in films]
-    rows = []
-    for k, film in enumerate(films):
-        images = [ImageRef(film.path, film.view, film.projection, True)]
-        if k == 0:
-            images += [ImageRef(i.path, i.view, i.projection, False) for i in laterals]
-        rows.append((film.path, images))
-    return rows
-
-
-def split_skipped(index: StudyIndex) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """(files that look like images but whose header could not be read: rows that scoring reports as
-    unreadable, with the loader's reason), (the rest: not images, a DICOMDIR, files it lists that are gone,
-    copies of an image listed once)."""
-    rows, rest = [], []
-    for path, why in index.skipped:
-        if path.is_file() and not is_dicomdir(path) and looks_like_study(path):
-            rows.append(path)
-        else:
-            rest.append((path, why))
-    for instance in index.instances:  # copies of an image already listed (same SOP Instance UID): shown once
-        for dup in instance.duplicates:
-            rest.append((dup, f"{dup.name}: the same image as {instance.path.name}, shown once"))
-    return rows, rest
-
-
-def index_rows(index: StudyIndex) -> list[tuple[Path, list[ImageRef], StudyResult]]:
-    """The worklist rows of the index (see :func:`study_rows`): (path scored, images, the row's first result)."""
-    rows = []
-    for patient in index:
-        for study in patient.studies:
-            for path, images in study_rows(study):
-                result = StudyResult(
-                    path=path,
-                    patient_name=patient.patient_name,
-                    patient_id=patient.patient_id,
-                    study_date=study.study_date,
-                    study_instance_uid=study.study_instance_uid,
-                )
-                rows.append((path, images, result))
-    unreadable, _ = split_skipped(index)
-    rows += [(p, [ImageRef(p)], StudyResult(path=p)) for p in unreadable]
-    return rows
+    new: list[int] = field(default_factory=list)
+    listed: list[int] = field(default_factory=list)
+    retargeted: list[int] = field(default_factory=list)
+    joined: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -141,9 +86,13 @@ class WorklistModel(QAbstractTableModel):
         self._display: list[int] = []  # table row -> position in entries
         self._shown: dict[int, int] = {}  # row id -> table row
         self._by_path: dict[Path, int] = {}  # any image path -> row id
+        self._pending: dict[int, Entry] = {}  # rows of the batch add_rows is grouping, not inserted yet
         self._next_id = 0
         self.anonymise = False
         self.new_results = 0  # results since the rows were last sorted (the Re-sort button shows it)
+        self._by_study: dict[tuple[str, str], int] = {}  # (patient, Study Instance UID) -> the study's first row
+        self._bold = QFont()  # the unread rows' font, made once (the table asks for it for every cell painted)
+        self._bold.setBold(True)
 
     # -- content ---------------------------------------------------------------------------------
     def add(self, path: Path, result: StudyResult | None = None, state: str = QUEUED) -> int:
@@ -153,29 +102,101 @@ class WorklistModel(QAbstractTableModel):
     def add_many(
         self, studies: list[tuple[Path, list[ImageRef]]], result: StudyResult | None = None, state: str = QUEUED
     ) -> list[int]:
-        """Rows for (scored path, images) pairs, appended at the end of the table at once."""
-        if not studies:
-            return []
-        first = len(self._display)
-        self.beginInsertRows(QModelIndex(), first, first + len(studies) - 1)
-        ids = []
+        """Rows for (scored path, images) pairs, appended at the end of the table at once (not grouped with
+        the studies listed: :meth:`add_rows` does that)."""
+        entries = []
         for path, images in studies:
             entry = Entry(self._next_id, result or StudyResult(path=path), state, images)
+            self._next_id += 1
+            self._index_entry(entry, None)
+            entries.append(entry)
+        self._insert(entries)
+        return [e.row_id for e in entries]
+
+    def add_rows(self, rows: list[Row]) -> RowsAdded:
+        """Rows from the study index (ui/worklist_rows.py), grouped with the studies already listed the way a
+        folder groups them: a lateral of a listed study joins its row, not scored; a frontal of a study listed
+        from its laterals only becomes the row's scored image; a further frontal is a row of its own. A path
+        already listed finds its row again (nothing added)."""
+        added = RowsAdded()
+        pending: list[Entry] = []
+        for path, images, result in rows:
+            listed = self.find_path(path)
+            if listed is not None:
+                added.listed.append(listed.row_id)
+                self._join(listed, [i for i in images if i.path not in self._by_path], added)
+                continue
+            key = study_key(result)
+            first_row = self._by_study.get(key) if key is not None else None
+            study = self.entry(first_row) if first_row is not None else None
+            action, joining = join_plan(study.images, images) if study is not None else ("", [])
+            if study is not None and action == JOIN:
+                self._join(study, joining, added)
+                continue
+            if study is not None and action == RETARGET:
+                self._retarget(study, images[0], result, added)
+                self._join(study, joining, added)
+                continue
+            if study is not None:  # a further frontal: a row of its own; its laterals join the study's row
+                self._join(study, joining, added)
+                images = images[:1]
+            entry = Entry(self._next_id, result, QUEUED, images)
+            self._next_id += 1
+            self._index_entry(entry, key)
+            pending.append(entry)
+        self._insert(pending)
+        added.new = [e.row_id for e in pending]
+        return added
+
+    def _index_entry(self, entry: Entry, key: tuple[str, str] | None) -> None:
+        """Make ``entry`` findable by its paths and its study before it is inserted (a later row of the same
+        batch may join it)."""
+        for image in entry.images or [ImageRef(entry.result.path)]:
+            self._by_path.setdefault(image.path, entry.row_id)
+        self._index[entry.row_id] = -1  # not inserted yet: entry() finds it through _pending
+        self._pending[entry.row_id] = entry
+        if key is not None:
+            self._by_study.setdefault(key, entry.row_id)
+
+    def _insert(self, entries: list[Entry]) -> None:
+        if not entries:
+            return
+        first = len(self._display)
+        self.beginInsertRows(QModelIndex(), first, first + len(entries) - 1)
+        for entry in entries:
             position = len(self.entries)
             self._index[entry.row_id] = position
             self._shown[entry.row_id] = len(self._display)
             self._display.append(position)
             self.entries.append(entry)
-            for image in images or [ImageRef(path)]:
-                self._by_path.setdefault(image.path, entry.row_id)
-            ids.append(entry.row_id)
-            self._next_id += 1
+            self._pending.pop(entry.row_id, None)
         self.endInsertRows()
-        return ids
+
+    def _join(self, entry: Entry, images: list[ImageRef], added: RowsAdded) -> None:
+        """``images`` listed with ``entry``'s study, not scored."""
+        images = [i for i in images if i.path not in self._by_path]
+        if not images:
+            return
+        entry.images = [*entry.images, *(replace(i, scored=False) for i in images)]
+        for image in images:
+            self._by_path[image.path] = entry.row_id
+        added.joined += [i.path for i in images]
+        self.changed(entry.row_id)
+
+    def _retarget(self, entry: Entry, frontal: ImageRef, result: StudyResult, added: RowsAdded) -> None:
+        """The study's verdict now comes from ``frontal``: the images listed so far stay, not scored."""
+        entry.images = [replace(frontal, scored=True), *(replace(i, scored=False) for i in entry.images)]
+        entry.result, entry.state, entry.missing = result, QUEUED, False
+        self._by_path[frontal.path] = entry.row_id
+        if entry.row_id not in self._pending:
+            added.retargeted.append(entry.row_id)
+        self.changed(entry.row_id)
 
     def entry(self, row_id: int) -> Entry | None:
         position = self._index.get(row_id)
-        return self.entries[position] if position is not None else None
+        if position is None:
+            return None
+        return self.entries[position] if position >= 0 else self._pending.get(row_id)
 
     def entry_at_row(self, row: int) -> Entry | None:
         """The entry on table row ``row``."""
@@ -267,6 +288,8 @@ class WorklistModel(QAbstractTableModel):
         self._display.clear()
         self._shown.clear()
         self._by_path.clear()
+        self._by_study.clear()
+        self._pending.clear()
         self.new_results = 0
         self.endResetModel()
 
@@ -332,12 +355,10 @@ class WorklistModel(QAbstractTableModel):
             if col in (COL_PROBABILITY, COL_VERDICT, COL_STATUS):
                 return self._status(e, position)
         if role == Qt.ItemDataRole.FontRole and not e.read:
-            font = QFont()
-            font.setBold(True)
-            return font
+            return self._bold
         if role == Qt.ItemDataRole.ForegroundRole:
             if e.state != DONE or e.missing:
-                return QColor(150, 150, 150)
+                return GREY
             if col in (COL_PROBABILITY, COL_VERDICT, COL_STATUS):
                 return QColor(VERDICT_COLOURS[e.result.verdict])
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_PROBABILITY:

@@ -144,3 +144,58 @@ def test_thumbnails_drawn_and_clear(qtbot, studies_folder, tmp_path):
     widget.clear()
     assert widget.model.rowCount() == 0 and widget.top_row_id() is None
     assert widget.thumbnails.get(ids and root / "p2" / "IM-0001") is None
+
+
+def _rows_shape(model):
+    """Each row as (scored path, [(image path, scored)]), in the order added."""
+    return sorted((e.result.path, [(i.path, i.scored) for i in e.images]) for e in model.entries)
+
+
+def _add_files(model, paths):
+    """What File ▸ Open does with ``paths``: index them (every chosen file a row) and add the rows."""
+    return model.add_rows(index_rows(build_study_index(paths), every_file=True))
+
+
+@pytest.mark.parametrize("order", [("PA", "LL"), ("LL", "PA")])
+def test_files_opened_one_by_one_group_as_a_folder_does(qtbot, tmp_path, order):
+    study = generate_uid()
+    files = {view: film(tmp_path / f"{view}.dcm", "P1", study, view, n) for n, view in enumerate(order, 1)}
+    repeat = film(tmp_path / "PA2.dcm", "P1", study, "PA", 3)  # a second frontal: a row of its own
+    other = film(tmp_path / "other.dcm", "P2", generate_uid(), "AP", 1)
+    png = tmp_path / "film.png"
+    Image.open(sorted((NATIVE_DIR / "NORMAL").glob("*.jpeg"))[0]).convert("L").save(png)
+    folder = WorklistWidget()
+    qtbot.addWidget(folder)
+    folder.model.add_rows(index_rows(build_study_index([tmp_path])))
+    one_by_one = WorklistWidget()
+    qtbot.addWidget(one_by_one)
+    model = one_by_one.model
+    first = _add_files(model, [files[order[0]]])
+    assert len(first.new) == 1
+    second = _add_files(model, [files[order[1]]])
+    if order == ("LL", "PA"):  # the study had its lateral only: the frontal now gives the verdict
+        assert second.retargeted == first.new and not second.new
+    else:
+        assert not second.new and second.joined == [files["LL"]]
+    assert len(model.entries) == 1
+    (entry,) = model.entries
+    assert entry.result.path == files["PA"] and entry.result.study_instance_uid == study
+    assert [(i.view, i.scored) for i in entry.images][0] == ("PA", True)
+    _add_files(model, [repeat, other, png])
+    assert _rows_shape(model) == _rows_shape(folder.model)  # the same rows as the folder opened at once
+    again = _add_files(model, [files["LL"]])  # a file opened again: its row found, nothing added
+    assert again.listed == [entry.row_id] and not again.new and len(model.entries) == 4
+
+
+def test_several_files_chosen_at_once_are_one_study_and_unreadable_ones_get_a_row(qtbot, tmp_path):
+    study = generate_uid()
+    lateral = film(tmp_path / "a" / "IM1", "P1", study, "LL", 2)
+    frontal = film(tmp_path / "b" / "IM2", "P1", study, "PA", 1)  # another folder: the study still groups
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    widget = WorklistWidget()
+    qtbot.addWidget(widget)
+    added = _add_files(widget.model, [lateral, frontal, notes])
+    assert len(added.new) == 2
+    rows = {e.result.path: [(i.path, i.scored) for i in e.images] for e in widget.model.entries}
+    assert rows == {frontal: [(frontal, True), (lateral, False)], notes: [(notes, True)]}
