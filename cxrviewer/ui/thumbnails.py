@@ -73,10 +73,11 @@ class ImagesDelegate(QStyledItemDelegate):
         return out
 
     def editorEvent(self, event, model, option, index) -> bool:  # noqa: N802 - Qt's name
-        """A click on a thumbnail shows that image; the row is selected as usual (False: not consumed)."""
+        """A click or double-click on a thumbnail shows that image; the row is selected as usual (False: not
+        consumed)."""
         if (
             self._on_image is not None
-            and event.type() == QEvent.Type.MouseButtonRelease
+            and event.type() in (QEvent.Type.MouseButtonRelease, QEvent.Type.MouseButtonDblClick)
             and event.button() == Qt.MouseButton.LeftButton
         ):
             entry = self._entry_at(index) if index.column() == COL_IMAGES else None

@@ -351,7 +351,7 @@ class WorklistModel(QAbstractTableModel):
             if col == COL_FILE and not self.anonymise:
                 return "\n".join(str(p) for p in e.paths)
             if col == COL_IMAGES and len(e.images) > 1:
-                return "The verdict comes from the frontal image; laterals are shown, not scored."
+                return "The verdict comes from the frontal image; laterals are shown, not scored (click one to see it)."
             if col in (COL_PROBABILITY, COL_VERDICT, COL_STATUS):
                 return self._status(e, position)
         if role == Qt.ItemDataRole.FontRole and not e.read:

@@ -40,12 +40,13 @@ def shown_pixels(w) -> np.ndarray:
     return qimage_to_array(w.view._image.pixmap().toImage())[..., 0]
 
 
-def click_image(qtbot, w, row_id: int, path: Path) -> None:
-    """A click on ``path``'s thumbnail in the row's Images cell, where the delegate draws it."""
+def click_image(qtbot, w, row_id: int, path: Path, double: bool = False) -> None:
+    """A click (or double-click) on ``path``'s thumbnail in the row's Images cell, where the delegate draws it."""
     table, model = w.worklist.table, w.worklist.model
     rect = table.visualRect(model.index(model.row_of(row_id), COL_IMAGES))
     box = next(b for image, b in w.worklist.images.boxes(model.entry(row_id), rect) if image.path == path)
-    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=box.center())
+    click = qtbot.mouseDClick if double else qtbot.mouseClick
+    click(table.viewport(), Qt.MouseButton.LeftButton, pos=box.center())
 
 
 def test_lateral_opens_on_the_main_view_not_scored(make_window, qtbot, tmp_path):
@@ -90,7 +91,7 @@ def test_lateral_opens_on_the_main_view_not_scored(make_window, qtbot, tmp_path)
     assert worklist_actions.next_image(w) == frontal  # L: back to the frontal, with its verdict
     qtbot.waitUntil(lambda: w.study is not None and w.study.path == frontal, timeout=30_000)
     assert NOT_SCORED not in w.view.alert.lower() and w.current_result() is entry.result
-    click_image(qtbot, w, entry.row_id, lateral)  # a click on a row already selected shows the lateral too
+    click_image(qtbot, w, entry.row_id, lateral, double=True)  # a double-click on the row selected: the lateral
     qtbot.waitUntil(lambda: w.study is not None and w.study.path == lateral, timeout=30_000)
 
 
