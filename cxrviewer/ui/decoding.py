@@ -106,7 +106,10 @@ class DecodeGlue(QObject):
         # request below then supersedes when another of its images (a lateral) was asked for
         self.w.worklist.select_row_id(row_id)
         self.wanted_row, self.wanted_path = row_id, path
-        self.w.statusBar().showMessage(f"Opening {self.w.presenter.shown_name(row_id)}…", 3000)
+        name = self.w.presenter.shown_name(row_id)
+        if path != Path(entry.result.path):  # a lateral of the row's study: named as the banner will name it
+            name = f"{name} (lateral)" if self.w.anonymise else path.name
+        self.w.statusBar().showMessage(f"Opening {name}…", 3000)
         for other, superseded in list(self._screen_queued.items()):  # only the latest request is decoded
             if other != path:
                 superseded.set()

@@ -86,6 +86,8 @@ class StudyPresenter:
         result, alert, colour = w.current_result(), "", ""
         if self.lateral_on_screen():
             alert, colour = LATERAL_NOTE[0].upper() + LATERAL_NOTE[1:], MUTED
+            if w.panel.gradcam.isChecked():  # said after the Grad-CAM layer's own "withheld" (overlay comes last)
+                w.panel.gradcam_status.setText("No heat map: a lateral is not scored.")
         elif result is not None:
             verdict = result.verdict
             alert, colour = "AI: " + verdict.wording, VERDICT_COLOURS[verdict]

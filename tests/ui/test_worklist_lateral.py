@@ -80,6 +80,7 @@ def test_lateral_opens_on_the_main_view_not_scored(make_window, qtbot, tmp_path)
     result = w.current_result()
     assert result is not None and result.probability is None and not result.verdict.scored  # no verdict
     assert w.current_heat() is None and not w.view.heat_visible()  # no heat map
+    assert "lateral is not scored" in w.panel.gradcam_status.text()
     assert w.worklist.images.shown == lateral  # the worklist frames the image on screen
     # the study's verdict stays the frontal's: not rescored, not replaced by the lateral
     assert entry.state == DONE and entry.result.path == frontal
