@@ -2,6 +2,7 @@
 it (Open Folder and drag & drop), the top of the list is shown after a folder opens, next unread, N walks the
 order shown while results arrive, a deleted file reads "file missing", Close Worklist."""
 
+import gc
 import os
 import time
 from pathlib import Path
@@ -149,19 +150,28 @@ def test_ui_thread_never_blocks_opening_3000_files_or_a_2k_jpeg2000_film(make_wi
     for i in range(3000):
         os.symlink(films[i % len(films)], folder / f"{i:04d}.jpeg")
     w = make_window()
-    # The same heartbeat with nothing to do: on a shared machine the scheduler alone delays ticks, and that
-    # delay is not the viewer's (quiet machine: about 15 ms). The viewer's own stalls must stay under 100 ms.
-    idle = _heartbeat(qtbot, lambda: None, lambda: True, settle_ms=2000)
-    opening = _heartbeat(
-        qtbot,
-        lambda: w.open_paths([folder]),
-        lambda: len(w.worklist.model.entries) == 3000 and not w.decoding.is_busy() and w.study is not None,
-    )
-    worklist_actions.close_worklist(w)
-    film_path = DICOM_DIR / "RG1_J2KI.dcm"  # 1955 x 1841 JPEG 2000: about 0.5-1 s to decode here
-    showing = _heartbeat(
-        qtbot, lambda: w.open_paths([film_path]), lambda: w.study is not None and w.study.path == film_path
-    )
+    # This process also holds pytest, torch (the trainer's tests) and earlier tests' objects, which the app
+    # never has: a full garbage collection walks them all, holding the GIL, on whichever thread triggers it
+    # (112 ms measured on the UI thread; 30 ms in the app alone, benchmarks/ui_contention.py). They are frozen
+    # (left out of collections) while measuring, so the gaps are the viewer's own.
+    gc.collect()
+    gc.freeze()
+    try:
+        # The same heartbeat with nothing to do: on a shared machine the scheduler alone delays ticks, and that
+        # delay is not the viewer's (quiet machine: about 15 ms). The viewer's own stalls must stay under 100 ms.
+        idle = _heartbeat(qtbot, lambda: None, lambda: True, settle_ms=2000)
+        opening = _heartbeat(
+            qtbot,
+            lambda: w.open_paths([folder]),
+            lambda: len(w.worklist.model.entries) == 3000 and not w.decoding.is_busy() and w.study is not None,
+        )
+        worklist_actions.close_worklist(w)
+        film_path = DICOM_DIR / "RG1_J2KI.dcm"  # 1955 x 1841 JPEG 2000: about 0.5-1 s to decode here
+        showing = _heartbeat(
+            qtbot, lambda: w.open_paths([film_path]), lambda: w.study is not None and w.study.path == film_path
+        )
+    finally:
+        gc.unfreeze()  # collectable again once the test is over
     load = os.getloadavg()[0]
     report = (
         f"idle {idle * 1000:.0f} ms, 3,000 files {opening * 1000:.0f} ms, 2k JPEG 2000 {showing * 1000:.0f} ms "
