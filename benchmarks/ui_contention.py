@@ -18,6 +18,8 @@ printed with the numbers).
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 import io
 import os
 import sys
@@ -82,8 +84,35 @@ def scorer(spinning: bool):
     return lambda: assess_study(study, predictor, gate)
 
 
-def window_gaps(files: int = 3000) -> dict[str, float]:
-    """Longest gaps (s) of a 10 ms heartbeat in the real window: idle, opening ``files`` files, showing the film."""
+def timing_application():
+    """A QApplication that times each event the UI thread handles while ``recording`` (--trace): what fills
+    a heartbeat gap (nested events are listed inside their parent's time)."""
+    from PySide6.QtWidgets import QApplication
+
+    class TimingApplication(QApplication):
+        def __init__(self, argv):
+            super().__init__(argv)
+            self.events: list[tuple[float, float, str]] = []  # (start, seconds, receiver:event)
+            self.recording = False
+
+        def notify(self, receiver, event):  # noqa: N802 - Qt's name
+            if not self.recording:
+                return super().notify(receiver, event)
+            start = time.perf_counter()
+            try:
+                return super().notify(receiver, event)
+            finally:
+                took = time.perf_counter() - start
+                if took > 0.003:
+                    self.events.append((start, took, f"{type(receiver).__name__}:{event.type().name}"))
+
+    return TimingApplication([])
+
+
+def window_gaps(files: int = 3000, pauses: list | None = None, trace: bool = False) -> dict[str, float]:
+    """Longest gaps (s) of a 10 ms heartbeat in the real window: idle, opening ``files`` files, showing the film.
+    ``pauses`` collects (seconds, generation, thread name) of each garbage collection meanwhile; ``trace``
+    prints the events the UI thread handled within each case's longest gap."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
@@ -92,7 +121,8 @@ def window_gaps(files: int = 3000) -> dict[str, float]:
     from cxrviewer.ui import worklist_actions
     from cxrviewer.ui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication([])
+    app = QApplication.instance() or (timing_application() if trace else QApplication([]))
+    trace = trace and hasattr(app, "events")
     scratch = Path(tempfile.mkdtemp(prefix="ui-contention-"))
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):  # the reader's own settings untouched
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(scratch / "settings"))
@@ -121,15 +151,35 @@ def window_gaps(files: int = 3000) -> dict[str, float]:
         timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
         timer.start()
         wait(lambda: False, 0.05)
+        if trace:
+            app.events.clear()  # type: ignore[attr-defined]
+            app.recording = True  # type: ignore[attr-defined]
         action()
         wait(done)
         wait(lambda: False, settle)
         timer.stop()
-        return max(b - a for a, b in zip(ticks, ticks[1:]))
+        app.recording = False  # type: ignore[attr-defined]
+        gap, before = max((b - a, a) for a, b in zip(ticks, ticks[1:]))
+        for start, took, what in app.events if trace else []:  # type: ignore[attr-defined]
+            if start < before + gap and start + took > before:
+                print(f"      +{(start - before) * 1000:4.0f} ms {took * 1000:5.1f} ms  {what}")
+        return gap
 
     wait(lambda: window.model_state != "loading")
+    started: dict[int, float] = {}
+
+    def collection(phase: str, info: dict) -> None:  # a collection holds the GIL, whichever thread runs it
+        if phase == "start":
+            started[threading.get_ident()] = time.perf_counter()
+        elif pauses is not None and threading.get_ident() in started:
+            took = time.perf_counter() - started.pop(threading.get_ident())
+            pauses.append((took, info["generation"], threading.current_thread().name))
+
+    gc.callbacks.append(collection)
     j2k = SHARED / "data" / "dicom" / "RG1_J2KI.dcm"
     gaps = {"idle": heartbeat(lambda: None, lambda: True, settle=2.0)}
+    if trace:
+        print("    (events in the longest gap while opening the folder, then while showing the film)")
     gaps[f"opening {files:,} files"] = heartbeat(
         lambda: window.open_paths([folder]),
         lambda: (
@@ -141,6 +191,7 @@ def window_gaps(files: int = 3000) -> dict[str, float]:
         lambda: window.open_paths([j2k]), lambda: window.study is not None and window.study.path == j2k
     )
     window.close()
+    gc.callbacks.remove(collection)
     return gaps
 
 
@@ -181,16 +232,30 @@ def main() -> int:
     parser.add_argument("--only", choices=("threads", "window"), help="one part only")
     parser.add_argument("--repeat", type=int, default=1, help="window runs (each prints its gaps)")
     parser.add_argument("--files", type=int, default=3000, help="files in the folder the window opens")
+    parser.add_argument("--trace", action="store_true", help="the UI thread's events within each longest gap")
+    parser.add_argument(
+        "--preimport",
+        nargs="*",
+        default=[],
+        metavar="MODULE",
+        help="modules imported first (pydicom: not imported by the first DICOM shown; torch pytest: a heap like "
+        "the test suite's, which garbage collections walk)",
+    )
     args = parser.parse_args()
+    for name in args.preimport:
+        importlib.import_module(name)
     if args.only != "window":
         thread_cases()
     if args.only != "threads":
         print(f"longest 10 ms heartbeat gap in the window (goal: under 100 ms), {args.repeat} run(s):")
         for run in range(args.repeat):
             load = os.getloadavg()[0]
-            gaps = window_gaps(args.files)
+            pauses: list = []
+            gaps = window_gaps(args.files, pauses, args.trace)
             shown = ", ".join(f"{name} {gap * 1000:.0f} ms" for name, gap in gaps.items())
             print(f"  run {run + 1}: {shown} (load average {load:.2f} before the run)")
+            took, generation, thread = max(pauses, default=(0.0, 0, ""))
+            print(f"         longest garbage collection {took * 1000:.0f} ms (generation {generation}, {thread})")
     return 0
 
 

@@ -152,7 +152,7 @@ def test_ui_thread_never_blocks_opening_3000_files_or_a_2k_jpeg2000_film(make_wi
     w = make_window()
     # This process also holds pytest, torch (the trainer's tests) and earlier tests' objects, which the app
     # never has: a full garbage collection walks them all, holding the GIL, on whichever thread triggers it
-    # (112 ms measured on the UI thread; 30 ms in the app alone, benchmarks/ui_contention.py). They are frozen
+    # (benchmarks/ui_contention.py --only window: 32 ms; with --preimport torch pytest: 86 ms). They are frozen
     # (left out of collections) while measuring, so the gaps are the viewer's own.
     gc.collect()
     gc.freeze()
