@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .main_window import MainWindow
 
 # Per turn of the event loop while a folder opens: rows added (each insert repaints the table: few, large
-# ones; 500 rows insert in about 5 ms) and rows queued for scoring (about 60 us each on the UI thread).
+# ones) and rows queued for scoring (each request is made on the UI thread: a few per turn).
 ROWS_PER_TURN = 500
 QUEUED_PER_TURN = 50
 # The next turn is a timer, not a posted event: Qt handles every posted event (the next turn, the repaint it
