@@ -279,7 +279,7 @@ def _train(args, ctx: DistContext) -> Path:
             else:
                 target = y if soft is None else soft
                 loss = F.cross_entropy(logits, target, weight=class_weights, label_smoothing=args.label_smoothing)
-                if any(evidence):
+                if capture is not None and head is not None:  # an evidence loss is on
                     loss = loss + evidence_loss(
                         model, capture, head, grey, labels["train"][idx], POSITIVE, to_input, gen, evidence
                     )

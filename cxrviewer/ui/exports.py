@@ -41,7 +41,7 @@ class Exports:
             key = f"{w.view.heat_meaning}; {CONTOUR_KEY}" if contours else w.view.heat_meaning
         image = export_image(
             rgb,
-            session.banner(w.anonymise, w.presenter.shown_name(session.row_id)),
+            session.banner(w.anonymise, w.presenter.shown_image_name()),
             oriented is not None and not contours,
             ai_summary_lines(w.current_result()),
             heat_key=key,
