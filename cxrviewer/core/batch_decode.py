@@ -16,6 +16,7 @@ processes cannot start (a sandbox, a frozen build without ``freeze_support``), f
 
 from __future__ import annotations
 
+import atexit
 import re
 import threading
 from concurrent.futures import BrokenExecutor, Executor
@@ -81,3 +82,16 @@ def _shared_pool(processes: int) -> Executor | None:
             except Exception:  # noqa: BLE001 - no processes here: decode in the threads
                 _pools[processes] = None
         return _pools[processes]
+
+
+def close_pools() -> None:
+    """Stop the decode processes (at exit): an executor left to the interpreter's teardown is collected
+    after the modules it needs, and prints an "Exception ignored" traceback."""
+    with _pools_lock:
+        pools = [p for p in _pools.values() if p is not None]
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(close_pools)
