@@ -234,3 +234,24 @@ def test_time_budget_stops_early_and_keeps_the_best_checkpoint(tmp_path):
     trainer_main(["export", "--run", str(run), "--name", "budget", "--models-dir", str(tmp_path / "models")])
     card = load_bundle(tmp_path / "models" / "budget").card
     assert card.training["stop_reason"] == summary["stop_reason"]
+
+
+def test_explanation_guided_flags_train_end_to_end_and_are_recorded(tmp_path):
+    """--mosaic, --lung-prior and both evidence losses run in a real training loop (trainer/guidance.py)."""
+    from trainer.__main__ import main as trainer_main
+
+    from .conftest import KERMANY
+
+    run = tmp_path / "run"
+    flags = {"--mosaic": "1", "--lung-prior": "1", "--evidence-weight": "0.5", "--necessity-weight": "0.5"}
+    trainer_main(
+        ["train", "--arch", "mobilenet_v2", "--data", str(KERMANY), "--limit", "48", "--epochs", "1"]
+        + ["--batch-size", "16", "--image-size", "64", "--out", str(run), "--no-progress"]
+        + [item for pair in flags.items() for item in pair]
+    )
+    summary = json.loads((run / "run.json").read_text())
+    hyper = summary["hyperparameters"]
+    assert (hyper["mosaic"], hyper["lung_prior"]) == (1.0, 1.0)
+    assert (hyper["evidence_weight"], hyper["necessity_weight"]) == (0.5, 0.5)
+    losses = [json.loads(line)["train_loss"] for line in (run / "epochs.jsonl").read_text().splitlines()]
+    assert losses and all(np.isfinite(losses))
