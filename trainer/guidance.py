@@ -1,17 +1,21 @@
-"""Explanation-guided training: two batch-level additions that make the map's region carry the evidence.
+"""Explanation-guided training: batch-level additions meant to make the map's region carry the evidence.
 
-- **Same-class mosaic** (label-preserving): a region of another film *of the same class* pasted at the same
-  place (random cells of a coarse grid, or a compact blob). The insertion test pastes regions; pasted seams
-  must then carry no label. They did: random cells of one NORMAL film pasted onto another raised the shipped
-  7x7 model's P(pneumonia) from 0.16 to 0.30 (``explanations.json``, ``seam_control``).
-- **Evidence sufficiency** (GAIN's idea, Li et al. 2018, turned from "masking the attended region must lower
-  the score" to "the attended region alone must keep it"): the hottest fraction of a PNEUMONIA film by the
-  model's own current map (W_pos . A from this very forward pass, the map the app draws), pasted onto a
-  NORMAL film of the batch, is a training example of PNEUMONIA; optionally (necessity, GAIN's attention
-  mining) the positive film with that region replaced by normal tissue is one of NORMAL. The map is
-  detached: the model is not taught to move its map, only to put its evidence where the map says it is.
+- **Same-class mosaic** (``--mosaic``, label-preserving): a region of another film *of the same class* pasted
+  at the same place (random cells of a coarse grid, or a compact blob). The insertion test pastes regions, so
+  pasted seams must carry no label. They did: random cells of one NORMAL film pasted onto another raised the
+  shipped 7x7 model's P(pneumonia) by 0.105 (0.18 -> 0.29; ``explanations.json``, ``seam_control``).
+- **Lung-field prior** (``--lung-prior``, label-preserving): outside two fixed lung-field ellipses the pixels
+  come from another film of either class, so framing, neck, abdomen and corner markers carry no label.
+- **Evidence sufficiency** (``--evidence-weight``; GAIN's idea, Li et al. 2018, turned from "masking the
+  attended region must lower the score" to "the attended region alone must keep it"): the hottest fraction of
+  a PNEUMONIA film by the model's own current map (W_pos . A from this very forward pass, the map the app
+  draws), pasted onto a NORMAL film of the batch, is a training example of PNEUMONIA; optionally
+  (``--necessity-weight``, GAIN's attention mining) the positive film with that region replaced by normal
+  tissue is one of NORMAL. The map is detached: the model is not taught to move its map, only to put its
+  evidence where the map says it is.
 
-The films of a batch are roughly aligned (Kermany films are framed alike), so regions keep their place.
+The films of a batch are roughly aligned (Kermany films are framed alike), so regions keep their place. What
+each recipe did to the insertion test, its controls and accuracy: docs/experiments.md (none is shipped).
 """
 
 from __future__ import annotations
@@ -111,11 +115,11 @@ def outside_lung_swap(x: torch.Tensor, p: float, generator: torch.Generator) -> 
     return x
 
 
-def _partners(y: torch.Tensor, same: bool, generator: torch.Generator) -> torch.Tensor:
-    """For each film, a random other film of the batch with the same (or the other) label; -1 if none."""
+def _same_class_partners(y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """For each film, a random other film of the batch with the same label; -1 if none."""
     out = torch.full_like(y, -1)
     for i in range(len(y)):
-        pool = ((y == y[i]) if same else (y != y[i])).nonzero().flatten()
+        pool = (y == y[i]).nonzero().flatten()
         pool = pool[pool != i]
         if len(pool):
             out[i] = pool[int(torch.randint(len(pool), (1,), generator=generator))]
@@ -129,7 +133,7 @@ def same_class_mosaic(
     if p <= 0 or len(y) < 2:
         return x
     chosen = (torch.rand(len(y), generator=generator) < p).nonzero().flatten()
-    partner = _partners(y, same=True, generator=generator)
+    partner = _same_class_partners(y, generator)
     chosen = chosen[partner[chosen] >= 0]
     if not len(chosen):
         return x
