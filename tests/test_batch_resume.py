@@ -50,8 +50,13 @@ def test_sigint_leaves_a_valid_csv_and_resume_appends_the_rest(tmp_path, archive
         if i == 5:
             os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered to this process
 
-    with pytest.raises(KeyboardInterrupt):
-        run_batch(archive, out, viewer_predictor, progress=interrupt_after_five)
+    # Python's own Ctrl-C handler, also when this process was started with SIGINT ignored (a shell's `cmd &`)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(archive, out, viewer_predictor, progress=interrupt_after_five)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     first = read_batch_csv(out)
     assert 5 <= len(first) < len(files_of(archive))
     assert all(None not in r.values() for r in first)  # every row complete
@@ -92,7 +97,13 @@ def test_cli_interrupted_by_sigint_then_resumed(tmp_path, archive, viewer_models
     cmd += ["--model", viewer_bundle_name]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cxrviewer", *cmd], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "cxrviewer", *cmd],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a child inherits an ignored SIGINT (pytest started by a shell's `cmd &`); a terminal's Ctrl-C is default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
