@@ -38,7 +38,8 @@ torch.set_num_threads(THREADS)
 
 from cxrviewer.core import Predictor, list_bundles, load_bundle, load_study  # noqa: E402
 from cxrviewer.core.architectures import get_architecture  # noqa: E402
-from cxrviewer.core.batch import finish_prepared, prepare_file, run_batch  # noqa: E402
+from cxrviewer.core.batch import prepare_file, run_batch  # noqa: E402
+from cxrviewer.core.batch_scoring import finish_prepared  # noqa: E402
 from cxrviewer.core.input_checks import load_reference  # noqa: E402
 from cxrviewer.core.study import Study  # noqa: E402
 from trainer.gradcam_reference import reference_heatmap  # noqa: E402

@@ -15,7 +15,6 @@ import numpy as np
 from .batch_decode import decode_for_batch
 from .batch_resume import batch_state_path, file_signature, relative_key, resume_rows, shard_of
 from .batch_scoring import DEFAULT_BATCH_SIZE, apply_prediction, scored_in_order
-from .batch_scoring import finish_prepared as finish_prepared  # re-exported: benchmarks/run.py
 from .folder_scan import scan_folder
 from .heatmap_export import export_study_heatmap
 from .input_checks import Reference, check_study
