@@ -22,9 +22,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cxrviewer.core import load_study, resize_to_input, to_model_input  # noqa: E402
+from cxrviewer.core import to_model_input  # noqa: E402
 from cxrviewer.core.architectures import get_architecture  # noqa: E402
-from trainer.explanations import INSERTION_FILMS, insertion_test  # noqa: E402
+from trainer.cam_capture import ActivationCapture  # noqa: E402
+from trainer.data import scan_images  # noqa: E402
+from trainer.explanations import insertion_films, insertion_test  # noqa: E402
 from trainer.models import load_torch_model  # noqa: E402
 
 
@@ -32,16 +34,16 @@ def gradcam_scorer(model, layer, positive: int, config):
     """grey (N, S, S) -> (softmax P(positive), Grad-CAM at the layer's own grid before upsampling)."""
 
     def score(grey: np.ndarray):
-        acts: list[torch.Tensor] = []
-        handle = layer.register_forward_hook(lambda _m, _i, out: acts.append(out))
+        capture = ActivationCapture(layer)
         try:
             x = torch.from_numpy(to_model_input(np.asarray(grey, dtype=np.float32), config))
             logits = model(x)
-            a = acts[-1]
+            a = capture.value
+            assert a is not None
             grads = torch.autograd.grad(logits[:, positive].sum(), a)[0]
             cam = torch.relu((grads.mean(dim=(2, 3), keepdim=True) * a).sum(1))
         finally:
-            handle.remove()
+            capture.close()
         return torch.softmax(logits.detach(), 1)[:, positive].numpy(), cam.detach().numpy()
 
     return score
@@ -58,16 +60,7 @@ def main() -> None:
     config = card.preprocess
     arch = get_architecture(card.architecture)
     layers = args.layers or [arch.gradcam_layer, "features.16", "features.13", "features.10"]
-    root = Path(args.data)
-    rng = np.random.default_rng(0)  # a seeded draw of the positives, as explain_bundle makes
-    positives = sorted((root / "PNEUMONIA").iterdir())
-    chosen = [positives[i] for i in sorted(rng.permutation(len(positives))[:INSERTION_FILMS])]
-    normals = sorted((root / "NORMAL").iterdir())
-
-    def films(paths):
-        return np.stack([resize_to_input(load_study(p).pixels, config.input_size) for p in paths])
-
-    pos, neg = films(chosen), films(normals)
+    _, pos, neg = insertion_films(scan_images(args.data), card.positive_index, config.input_size)  # as evaluate
     out = {}
     for path in layers:
         result = insertion_test(gradcam_scorer(model, model.get_submodule(path), card.positive_index, config), pos, neg)

@@ -23,7 +23,10 @@ import torch
 import torch.nn as nn
 from scipy.stats import spearmanr
 
+from cxrviewer.core.architectures import get_architecture
 from cxrviewer.core.cam import gradcam_from_cam
+
+from .cam_capture import ActivationCapture, class_cam, map_layer_and_head
 
 Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -228,14 +231,14 @@ def torch_scorer(model: nn.Module, layer: nn.Module, head: nn.Linear, positive_i
     """P(positive) and the raw cam W_c . A of a PyTorch model on grey images (``to_input``: grey -> model input)."""
 
     def score(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        acts: list[torch.Tensor] = []
-        handle = layer.register_forward_hook(lambda _m, _i, out: acts.append(out))
+        capture = ActivationCapture(layer)
         try:
             with torch.no_grad():
                 logits = model(torch.from_numpy(to_input(grey)))
-                cam = torch.einsum("k,nkhw->nhw", head.weight[positive_index], acts[-1])
+                assert capture.value is not None
+                cam = class_cam(head, capture.value, positive_index)
         finally:
-            handle.remove()
+            capture.close()
         return torch.softmax(logits, dim=1)[:, positive_index].numpy(), cam.numpy()
 
     return score
@@ -291,18 +294,34 @@ ROAD_FILMS = 40
 SANITY_FILMS = 32
 
 
+def insertion_films(records, positive: int, size: int, seed: int = 0) -> tuple[list, np.ndarray, np.ndarray]:
+    """The films the measurements use, from an evaluated folder's records: a seeded draw of
+    ``INSERTION_FILMS`` positives (in record order) and every negative, as grey (N, S, S) at input size.
+    Returns (the positives' records, positives, normals)."""
+    from cxrviewer.core import load_study, resize_to_input
+
+    rng = np.random.default_rng(seed)
+    pos_records = [r for r in records if r.label == positive]
+    neg_records = [r for r in records if r.label != positive]
+    chosen = [pos_records[i] for i in sorted(rng.permutation(len(pos_records))[:INSERTION_FILMS])]
+
+    def films(recs) -> np.ndarray:
+        return np.stack([resize_to_input(load_study(r.path).pixels, size) for r in recs])
+
+    return chosen, films(chosen), films(neg_records)
+
+
 def explain_bundle(bundle_dir, predictor, records, seed: int = 0) -> dict:
     """All three measurements for a bundle on an evaluated folder's records (explanations.json).
 
     Insertion and ROAD run on the shipped ONNX graph (the map the app draws); the sanity check needs to
     re-initialise layers, so it runs on the bundle's PyTorch weights (the graph reproduces them: export).
     """
-    from cxrviewer.core import load_study, resize_to_input, standardize_intensity, to_model_input
+    from cxrviewer.core import standardize_intensity, to_model_input
 
     from .models import load_torch_model
 
     config = predictor.config
-    size = config.input_size
 
     def to_input(grey: np.ndarray) -> np.ndarray:
         if config.intensity != "none":
@@ -313,31 +332,20 @@ def explain_bundle(bundle_dir, predictor, records, seed: int = 0) -> dict:
         logits, cam = predictor.model(to_input(grey))
         return predictor.calibrated(logits), cam
 
-    rng = np.random.default_rng(seed)
     positive = predictor.card.positive_index
-    pos_records = [r for r in records if r.label == positive]
-    neg_records = [r for r in records if r.label != positive]
-    chosen = [pos_records[i] for i in sorted(rng.permutation(len(pos_records))[:INSERTION_FILMS])]
-
-    def films(recs) -> np.ndarray:
-        return np.stack([resize_to_input(load_study(r.path).pixels, size) for r in recs])
-
-    positives, normals = films(chosen), films(neg_records)
+    chosen, positives, normals = insertion_films(records, positive, config.input_size, seed)
     card, model = load_torch_model(bundle_dir)
-    from cxrviewer.core.architectures import get_architecture
-
     arch = get_architecture(card.architecture)
 
     def build_scorer(m: nn.Module) -> Scorer:
-        head = m.get_submodule(arch.head_path)
-        assert isinstance(head, nn.Linear)
-        return torch_scorer(m, m.get_submodule(arch.gradcam_layer), head, positive, to_input)
+        layer, head = map_layer_and_head(m, card.architecture)
+        return torch_scorer(m, layer, head, positive, to_input)
 
     return {
         "bundle": card.name,
         "films": {
             "positive_films": [r.path.name for r in chosen],
-            "normal_films_available": len(neg_records),
+            "normal_films_available": len(normals),
             "seed": seed,
         },
         "insertion": insertion_test(onnx_scorer, positives, normals, seed=seed, keep_examples=8),

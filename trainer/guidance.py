@@ -24,33 +24,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cxrviewer.core.architectures import get_architecture
-
+from .cam_capture import ActivationCapture, class_cam, map_layer_and_head
 from .data import CLASS_NAMES
 
 POSITIVE = CLASS_NAMES.index("PNEUMONIA")
 
 
-class ActivationCapture:
-    """Keeps the last output of a module (the Grad-CAM layer) from a forward hook."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.value: torch.Tensor | None = None
-        self._handle = module.register_forward_hook(self._keep)
-
-    def _keep(self, _module, _inputs, output) -> None:
-        self.value = output
-
-    def close(self) -> None:
-        self._handle.remove()
-
-
 def attach_map(net: nn.Module, arch_name: str) -> tuple[ActivationCapture, nn.Linear]:
-    """The architecture's Grad-CAM layer (captured) and its linear head: what W_pos . A is computed from."""
-    arch = get_architecture(arch_name)
-    head = net.get_submodule(arch.head_path)
-    assert isinstance(head, nn.Linear)
-    return ActivationCapture(net.get_submodule(arch.gradcam_layer)), head
+    """The architecture's Grad-CAM layer (captured) and its linear head."""
+    layer, head = map_layer_and_head(net, arch_name)
+    return ActivationCapture(layer), head
 
 
 def top_fraction_masks(cam: torch.Tensor, size: int, fraction: float) -> torch.Tensor:
@@ -185,7 +168,8 @@ def evidence_loss(
     normal film must read PNEUMONIA, necessity: the positive film without it must read NORMAL, GAIN's attention
     mining). Zero when the batch lacks a class."""
     assert capture.value is not None, "run the model on the batch first"
-    cam = torch.einsum("k,nkhw->nhw", head.weight[positive].detach(), capture.value.detach())
+    with torch.no_grad():  # the map steers the composites; only their classification is learned
+        cam = class_cam(head, capture.value, positive)
     kept, removed = evidence_composites(grey, y.cpu(), cam.cpu(), positive, generator, fraction, max_pairs)
     if not len(kept) or not any(weights):
         return grey.new_zeros(())
