@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from cxrviewer.core.cam import gradcam_from_cam, heatmap_for_study
 from trainer.gradcam_reference import reference_gradcam, reference_heatmap
-from trainer.onnx_export import ExportRefused, check_gap_linear_head, export_graph, verify_graph
+from trainer.onnx_export import ExportRefused, check_cam_head, export_graph, verify_graph
 
 
 def square_images(n, size, rng):
@@ -70,7 +70,7 @@ def test_exported_cam_equals_pytorch_grad_cam_and_peaks_on_the_square():
     model, rng = trained_square_model(nn.AdaptiveAvgPool2d(1), steps=250)
     x, y, boxes = square_images(64, 48, rng)
     assert (model(x).argmax(1) == y).float().mean() > 0.9
-    check = check_gap_linear_head(model, model[6], model[9], x[:4])  # the ReLU right before pooling
+    check = check_cam_head(model, model[6], model[9], x[:4])  # the ReLU right before pooling
     assert check.grid == (24, 24)
     graph = export_graph(model, model[6], model[9], 1, 48, half=False)
     report = verify_graph(graph, model, model[6], 1, x[:12], batch=5)
@@ -92,7 +92,7 @@ def test_export_refuses_a_head_that_is_not_gap_linear():
     model, rng = trained_square_model(nn.AdaptiveMaxPool2d(1), steps=20)
     x, _, _ = square_images(4, 48, rng)
     with pytest.raises(ExportRefused, match="not global-average-pool"):
-        check_gap_linear_head(model, model[5], model[9], x)
+        check_cam_head(model, model[5], model[9], x)
 
 
 def test_export_refuses_a_nonlinear_head_after_average_pooling():
@@ -108,7 +108,7 @@ def test_export_refuses_a_nonlinear_head_after_average_pooling():
     ).eval()
     x = torch.randn(4, 3, 32, 32)
     with pytest.raises(ExportRefused):
-        check_gap_linear_head(model, model[1], model[6], x)
+        check_cam_head(model, model[1], model[6], x)
 
 
 @pytest.mark.parametrize(("arch", "base", "size", "grid"), [("mobilenet_v2_os16", "mobilenet_v2", 112, 7)])
@@ -131,8 +131,8 @@ def test_dilated_variant_keeps_the_weights_doubles_the_grid_and_stays_exact(arch
     x = torch.from_numpy(np.stack([preprocess(load_study(f).pixels, config) for f in films]))
     layer = gradcam_layer(dilated, arch)
     head = dilated.get_submodule("classifier.1")
-    assert check_gap_linear_head(dilated, layer, head, x, arch).grid == (grid, grid)
-    plain_grid = check_gap_linear_head(plain, gradcam_layer(plain, base), plain.get_submodule("classifier.1"), x).grid
+    assert check_cam_head(dilated, layer, head, x, arch).grid == (grid, grid)
+    plain_grid = check_cam_head(plain, gradcam_layer(plain, base), plain.get_submodule("classifier.1"), x).grid
     assert plain_grid == ((size + 31) // 32,) * 2
     graph = export_graph(dilated, layer, head, 1, size, half=False)
     assert verify_graph(graph, dilated, layer, 1, x, batch=2)["max_cam_difference_vs_pytorch_grad_cam"] <= 1e-4

@@ -255,3 +255,27 @@ def test_explanation_guided_flags_train_end_to_end_and_are_recorded(tmp_path):
     assert (hyper["evidence_weight"], hyper["necessity_weight"]) == (0.5, 0.5)
     losses = [json.loads(line)["train_loss"] for line in (run / "epochs.jsonl").read_text().splitlines()]
     assert losses and all(np.isfinite(losses))
+
+
+def test_top_cell_model_trains_on_tissue_composites_and_exports(tmp_path):
+    """--tissue-composites with both cell losses in a real training loop, then a bundle whose graph export
+    proved against pytorch-grad-cam (trainer/cell_evidence.py, trainer/tissue_composites.py)."""
+    from trainer.__main__ import main as trainer_main
+
+    from .conftest import KERMANY
+
+    run = tmp_path / "run"
+    trainer_main(
+        ["train", "--arch", "mobilenet_v2_os16_topcells", "--data", str(KERMANY), "--limit", "48", "--epochs", "1"]
+        + ["--batch-size", "16", "--image-size", "64", "--out", str(run), "--no-progress"]
+        + ["--tissue-composites", "1", "--cell-weight", "1", "--context-weight", "1"]
+    )
+    summary = json.loads((run / "run.json").read_text())
+    hyper = summary["hyperparameters"]
+    assert (hyper["tissue_composites"], hyper["cell_weight"], hyper["context_weight"]) == (1.0, 1.0, 1.0)
+    losses = [json.loads(line)["train_loss"] for line in (run / "epochs.jsonl").read_text().splitlines()]
+    assert losses and all(np.isfinite(losses))
+    trainer_main(["export", "--run", str(run), "--name", "cells", "--models-dir", str(tmp_path / "models")])
+    card = load_bundle(tmp_path / "models" / "cells").card
+    assert card.architecture == "mobilenet_v2_os16_topcells" and card.gradcam.grid == (4, 4)
+    assert "top-cell pooling" in card.onnx.verification["head"]

@@ -110,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="probability per image that everything outside the lung fields (a fixed prior, trainer/guidance.py) "
         "comes from another film of the batch, label kept: framing and markers carry no label; 0: off",
     )
+    t.add_argument(
+        "--tissue-composites",
+        type=float,
+        default=0.0,
+        help="top-cell architectures: probability per image of a region of another film of either class; every "
+        "cell of NORMAL tissue is then a NORMAL example (trainer/tissue_composites.py); 0: off",
+    )
+    t.add_argument(
+        "--cell-weight", type=float, default=1.0, help="weight of the NORMAL-tissue cell loss of --tissue-composites"
+    )
+    t.add_argument(
+        "--context-weight",
+        type=float,
+        default=0.0,
+        help="weight of the context loss of --tissue-composites: a pasted cell keeps its own film's log-odds",
+    )
     t.add_argument("--noise-std", type=float, default=0.02, help="maximum std of additive Gaussian noise")
     t.add_argument(
         "--no-augment", action="store_true", help="train on the images as they are (equivalence tests, ablations)"

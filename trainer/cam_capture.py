@@ -1,4 +1,4 @@
-"""The Grad-CAM layer's output and the positive class's W_c . A in PyTorch: the map the shipped graph's ``cam``
+"""The Grad-CAM layer's output and the positive class's w . A in PyTorch: the map the shipped graph's ``cam``
 output computes (trainer/onnx_export.py), for the faithfulness measurements and explanation-guided training."""
 
 from __future__ import annotations
@@ -31,6 +31,17 @@ def map_layer_and_head(net: nn.Module, arch_name: str) -> tuple[nn.Module, nn.Li
     return net.get_submodule(arch.gradcam_layer), head
 
 
-def class_cam(head: nn.Linear, activations: torch.Tensor, class_index: int) -> torch.Tensor:
-    """(N, K, h, w) Grad-CAM layer output -> (N, h, w) raw W_c . A (before ReLU and scaling)."""
-    return torch.einsum("k,nkhw->nhw", head.weight[class_index], activations)
+def map_weight(net: nn.Module, head: nn.Linear, class_index: int) -> torch.Tensor:
+    """The channel weights w of the class's map w . A: W_c after global-average pooling; W_c - W_other after
+    top-cell pooling, whose logit is the pooled per-cell log-odds (trainer/cell_evidence.py)."""
+    from .cell_evidence import TopCellPooled, evidence_weight
+
+    if isinstance(net, TopCellPooled):
+        return evidence_weight(head, class_index)[0]
+    return head.weight[class_index]
+
+
+def class_cam(weight: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
+    """(N, K, h, w) Grad-CAM layer output -> (N, h, w) raw w . A (before ReLU and scaling); ``weight`` from
+    :func:`map_weight`."""
+    return torch.einsum("k,nkhw->nhw", weight, activations)

@@ -26,7 +26,7 @@ from scipy.stats import spearmanr
 from cxrviewer.core.architectures import get_architecture
 from cxrviewer.core.cam import gradcam_from_cam
 
-from .cam_capture import ActivationCapture, class_cam, map_layer_and_head
+from .cam_capture import ActivationCapture, class_cam, map_layer_and_head, map_weight
 
 Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -228,7 +228,7 @@ def randomize_modules(model: nn.Module, paths: Sequence[str], seed: int = 0) -> 
 
 
 def torch_scorer(model: nn.Module, layer: nn.Module, head: nn.Linear, positive_index: int, to_input) -> Scorer:
-    """P(positive) and the raw cam W_c . A of a PyTorch model on grey images (``to_input``: grey -> model input)."""
+    """P(positive) and the raw cam w . A of a PyTorch model on grey images (``to_input``: grey -> model input)."""
 
     def score(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         capture = ActivationCapture(layer)
@@ -236,7 +236,7 @@ def torch_scorer(model: nn.Module, layer: nn.Module, head: nn.Linear, positive_i
             with torch.no_grad():
                 logits = model(torch.from_numpy(to_input(grey)))
                 assert capture.value is not None
-                cam = class_cam(head, capture.value, positive_index)
+                cam = class_cam(map_weight(model, head, positive_index), capture.value)
         finally:
             capture.close()
         return torch.softmax(logits, dim=1)[:, positive_index].numpy(), cam.numpy()
@@ -354,7 +354,8 @@ def explain_bundle(bundle_dir, predictor, records, seed: int = 0) -> dict:
         "sanity": sanity_check(
             build_scorer,
             model,
-            sanity_cascade(arch.head_path, arch.gradcam_layer),
+            # cell windows: the Grad-CAM layer is a parameter-free reassembly of the last block's pooled windows
+            sanity_cascade(arch.head_path, "features.18" if arch.window_margin is not None else arch.gradcam_layer),
             positives[:SANITY_FILMS],
             seed=seed,
         ),

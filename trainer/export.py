@@ -32,7 +32,7 @@ from .onnx_export import (
     LOGITS_NAME,
     OPSET,
     ExportRefused,
-    check_gap_linear_head,
+    check_cam_head,
     export_graph,
     verify_graph,
 )
@@ -96,12 +96,12 @@ def write_bundle(
     if not isinstance(head, nn.Linear):
         raise ExportRefused(f"{arch.head_path} is {type(head).__name__}, not a linear classifier")
     inputs, names = check_images(config, check_data)
-    head_check = check_gap_linear_head(model, layer, head, inputs[:4], arch.gradcam_layer)
+    head_check = check_cam_head(model, layer, head, inputs[:4], arch.gradcam_layer)
     graph = export_graph(model, layer, head, positive_index, config.input_size, half)
     verification = verify_graph(graph, model, layer, positive_index, inputs)
     verification.update(
         check_images=names,
-        head="global-average-pool -> linear (logits and gradient checked: "
+        head=f"{head_check.head} (logits and gradient checked: "
         f"{head_check.max_logit_difference:.1e} / "
         f"{head_check.max_gradient_difference:.1e} relative)",
     )

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .cam_capture import ActivationCapture, class_cam, map_layer_and_head
+from .cam_capture import ActivationCapture, class_cam, map_layer_and_head, map_weight
 from .data import CLASS_NAMES
 
 POSITIVE = CLASS_NAMES.index("PNEUMONIA")
@@ -169,7 +169,7 @@ def evidence_loss(
     mining). Zero when the batch lacks a class."""
     assert capture.value is not None, "run the model on the batch first"
     with torch.no_grad():  # the map steers the composites; only their classification is learned
-        cam = class_cam(head, capture.value, positive)
+        cam = class_cam(map_weight(model, head, positive), capture.value)
     kept, removed = evidence_composites(grey, y.cpu(), cam.cpu(), positive, generator, fraction, max_pairs)
     if not len(kept) or not any(weights):
         return grey.new_zeros(())

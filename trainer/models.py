@@ -31,6 +31,16 @@ def build_model(arch: str, num_classes: int = 2) -> nn.Module:
             dilate_last_stage(model, spec.constructor)
     head = model.get_submodule(spec.head_path)
     set_submodule(model, spec.head_path, nn.Linear(head.in_features, num_classes))
+    if spec.pooling == "top-cells" and spec.window_margin is not None:
+        from .cell_windows import CellWindowPooled
+
+        return CellWindowPooled(model, spec.constructor, spec.head_path, spec.top_fraction, spec.window_margin)
+    if spec.pooling == "top-cells":
+        from .cell_evidence import TopCellPooled
+
+        return TopCellPooled(model, spec.constructor, spec.head_path, spec.top_fraction)
+    if spec.pooling != "average":
+        raise ValueError(f"{arch}: pooling {spec.pooling!r} is not built")
     return model
 
 

@@ -1,10 +1,16 @@
 """Write a bundle's ONNX graph (outputs ``logits`` and ``cam``) and prove it, once, at export.
 
-The ``cam`` output is the positive class's W_c . A at the Grad-CAM layer (before ReLU and scaling). It equals
-Grad-CAM only when the network ends in global-average-pool -> (dropout) -> linear right after that layer;
-:func:`check_gap_linear_head` proves this on real inputs (logits = W . mean(A) + b, and the autograd
-gradient d logit_c / dA = W_c / (H*W) everywhere) and refuses the export otherwise. :func:`verify_graph` then
-compares ONNX Runtime with PyTorch (logits, batch 1 and batch N) and the scaled map with pytorch-grad-cam.
+The ``cam`` output is the positive class's w . A at the Grad-CAM layer (before ReLU and scaling). It equals
+Grad-CAM only for the two heads the registry knows, right after that layer:
+
+- global-average-pool -> (dropout) -> linear: w = W_c; :func:`check_cam_head` proves logits = W . mean(A) + b
+  and the autograd gradient d logit_c / dA = W_c / (H*W) everywhere;
+- top-cell pooling (``trainer/cell_evidence.py``): w = W_pos - W_neg; it proves the positive logit is the mean
+  of the top cells of w . A + b (the negative one 0) and that the spatial mean of its gradient, Grad-CAM's
+  channel weights, is w / (H*W).
+
+Any other head is refused. :func:`verify_graph` then compares ONNX Runtime with PyTorch (logits, batch 1 and
+batch N) and the scaled map with pytorch-grad-cam.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from cxrviewer.core.cam import gradcam_from_cam
 
+from .cam_capture import map_weight
+from .cell_evidence import TopCellPooled, top_cell_count
 from .gradcam_reference import reference_gradcam
 
 OPSET = 17
@@ -35,12 +43,12 @@ class ExportRefused(RuntimeError):
 
 
 class LogitsAndCam(nn.Module):
-    """model(x) plus the positive class's W_c . A at ``layer``, captured by a forward hook (traced into ONNX)."""
+    """model(x) plus the positive class's w . A at ``layer``, captured by a forward hook (traced into ONNX)."""
 
     def __init__(self, model: nn.Module, layer: nn.Module, head: nn.Linear, positive_index: int):
         super().__init__()
         self.model = model
-        self.register_buffer("w_pos", head.weight.detach()[positive_index].clone())
+        self.register_buffer("w_pos", map_weight(model, head, positive_index).detach().clone())
         self._acts: list[torch.Tensor] = []
         self._hook = layer.register_forward_hook(lambda _m, _i, out: self._acts.append(out))
 
@@ -57,8 +65,9 @@ class LogitsAndCam(nn.Module):
 @dataclass(frozen=True)
 class HeadCheck:
     grid: tuple[int, int]
-    max_logit_difference: float  # model logits vs W . mean(A) + b
-    max_gradient_difference: float  # autograd d logit_c / dA vs W_c / (H*W), relative to max |W_c| / (H*W)
+    max_logit_difference: float  # model logits vs W . mean(A) + b (or the top-cell mean of w . A + b)
+    max_gradient_difference: float  # autograd gradient vs w / (H*W), relative to max |w| / (H*W)
+    head: str = "global-average-pool -> linear"
 
 
 def activations(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,14 +81,17 @@ def activations(model: nn.Module, layer: nn.Module, x: torch.Tensor) -> tuple[to
     return logits, acts[-1]
 
 
-def check_gap_linear_head(
+def check_cam_head(
     model: nn.Module, layer: nn.Module, head: nn.Module, inputs: torch.Tensor, layer_name: str = "the Grad-CAM layer"
 ) -> HeadCheck:
-    """Refuse (ExportRefused) unless the network after ``layer`` is global-average-pool -> (dropout) -> ``head``."""
+    """Refuse (ExportRefused) unless the network after ``layer`` is global-average-pool -> (dropout) -> ``head``,
+    or ``head`` applied per cell with top-cell pooling (a :class:`TopCellPooled` model)."""
     if not isinstance(head, nn.Linear):
         raise ExportRefused(
             f"the classifier is {type(head).__name__}, not a linear layer: the cam output would not be Grad-CAM"
         )
+    if isinstance(model, TopCellPooled):
+        return check_top_cell_head(model, layer, head, inputs, layer_name)
     model.eval()
     x = inputs.clone().requires_grad_(False)
     logits, acts = activations(model, layer, x)
@@ -112,6 +124,49 @@ def check_gap_linear_head(
             f"{grad_diff:.1e}): the head is not global-average-pool -> linear, so no cam output is exported"
         )
     return HeadCheck(grid=(int(h), int(w)), max_logit_difference=logit_diff, max_gradient_difference=grad_diff)
+
+
+def check_top_cell_head(
+    model: TopCellPooled, layer: nn.Module, head: nn.Linear, inputs: torch.Tensor, layer_name: str
+) -> HeadCheck:
+    """Top-cell pooling, proven on real inputs: logits = (0, mean of the top k cells of w . A + b), and the
+    spatial mean of d logit_pos / dA (Grad-CAM's channel weights) = w / (H*W) for every image."""
+    from .cell_evidence import POSITIVE_INDEX, evidence_weight
+
+    model.eval()
+    w, b = (t.detach() for t in evidence_weight(head, POSITIVE_INDEX))
+    logits, acts = activations(model, layer, inputs.clone())
+    h, wd = acts.shape[-2:]
+    with torch.no_grad():
+        cells = (torch.einsum("k,nkhw->nhw", w, acts) + b).flatten(1)
+        k = top_cell_count(h * wd, model.top_fraction)
+        expected_logits = torch.stack([torch.zeros(len(cells)), cells.topk(k, dim=1).values.mean(1)], dim=1)
+        scale = float(logits.abs().max()) + 1.0
+        logit_diff = float((expected_logits - logits).abs().max()) / scale
+    if not logit_diff <= LOGIT_TOLERANCE:
+        raise ExportRefused(
+            f"the network after {layer_name} is not linear-per-cell -> top-cell pooling (its logits differ by "
+            f"{logit_diff:.1e} relative): Grad-CAM would not equal w . A, so no cam output is exported"
+        )
+    logits, acts = activations(model, layer, inputs.clone())
+    acts.retain_grad()
+    logits[:, POSITIVE_INDEX].sum().backward()
+    assert acts.grad is not None
+    channel_weights = acts.grad.mean(dim=(2, 3))  # what Grad-CAM weighs the channels with, per image
+    expected = (w / (h * wd))[None, :]
+    grad_diff = float((channel_weights - expected).abs().max() / (expected.abs().max() + 1e-12))
+    model.zero_grad(set_to_none=True)
+    if not grad_diff <= 1e-4:
+        raise ExportRefused(
+            f"Grad-CAM's channel weights at {layer_name} are not w / (H*W) (relative difference {grad_diff:.1e}): "
+            "no cam output is exported"
+        )
+    return HeadCheck(
+        grid=(int(h), int(wd)),
+        max_logit_difference=logit_diff,
+        max_gradient_difference=grad_diff,
+        head=f"linear per cell -> mean of the top {k} of {h * wd} cells (top-cell pooling)",
+    )
 
 
 def export_graph(

@@ -21,6 +21,7 @@ from cxrviewer.core import PreprocessConfig
 from .augment import AugmentConfig, augment_batch, cutmix_batch
 from .backbones import init_model, reestimate_folded_batchnorm
 from .calibration import choose_threshold, fit_temperature
+from .cell_evidence import TopCellPooled
 from .data import CLASS_NAMES, scan_training_pool
 from .distributed import DistContext, setup, sync_batchnorm, teardown
 from .guidance import POSITIVE, attach_map, evidence_loss, outside_lung_swap, same_class_mosaic
@@ -29,6 +30,7 @@ from .operating_band import threshold_band
 from .splits import patient_split, read_splits, write_splits
 from .streaming import split_sources
 from .tensors import load_cache, model_batch, predict_logits, seed_everything, softmax_positive
+from .tissue_composites import composite_loss
 
 
 def train(args) -> Path:
@@ -65,7 +67,8 @@ def _train(args, ctx: DistContext) -> Path:
     mosaic = float(getattr(args, "mosaic", 0.0) or 0.0)
     lung_prior = float(getattr(args, "lung_prior", 0.0) or 0.0)
     evidence = (float(getattr(args, "evidence_weight", 0) or 0), float(getattr(args, "necessity_weight", 0) or 0))
-    if (cutmix or mosaic or lung_prior or any(evidence)) and ctx.distributed:
+    tissue = float(getattr(args, "tissue_composites", 0.0) or 0.0)
+    if (cutmix or mosaic or lung_prior or any(evidence) or tissue) and ctx.distributed:
         raise SystemExit("trainer train: batch-mixing augmentations and evidence losses do not run under torchrun")
     max_steps = getattr(args, "max_steps", 0) or 0
 
@@ -137,6 +140,8 @@ def _train(args, ctx: DistContext) -> Path:
             cache = {s: v.to(device) for s, v in cache.items()}
     net = model  # the module itself; under torchrun `model` becomes its DistributedDataParallel wrapper
     capture, head = attach_map(net, args.arch) if any(evidence) else (None, None)
+    if tissue and not isinstance(net, TopCellPooled):
+        raise SystemExit(f"--tissue-composites needs a top-cell architecture, not {args.arch}")
 
     def to_input(grey: torch.Tensor) -> torch.Tensor:
         return model_batch(grey, config).to(device, dtype)
@@ -258,12 +263,15 @@ def _train(args, ctx: DistContext) -> Path:
             if dtype != torch.float32:
                 x = x.to(dtype)
             y = labels["train"][idx].to(device)
+            # a top-cell model trained on composites also gives its cells' log-odds (same forward pass)
+            forward = net.forward_with_cells if isinstance(net, TopCellPooled) and tissue else model
             if device == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda", dtype=torch.bfloat16):
-                    logits = model(x)
+                    out = forward(x)
             else:
-                logits = model(x)
+                out = forward(x)
+            logits, cells = out if isinstance(out, tuple) else (out, None)
             logits = logits.float() if dtype == torch.float32 else logits
             if ctx.distributed:
                 # the weighted mean over the global batch: this rank's share of the weighted sum over the
@@ -279,6 +287,19 @@ def _train(args, ctx: DistContext) -> Path:
             else:
                 target = y if soft is None else soft
                 loss = F.cross_entropy(logits, target, weight=class_weights, label_smoothing=args.label_smoothing)
+                if cells is not None:  # --tissue-composites: composites of this batch, scored in a second pass
+                    loss = loss + composite_loss(
+                        net,
+                        grey,
+                        labels["train"][idx],
+                        cells,
+                        to_input,
+                        gen,
+                        tissue,
+                        POSITIVE,
+                        class_weights,
+                        (args.cell_weight, args.context_weight),
+                    )
                 if capture is not None and head is not None:  # an evidence loss is on
                     loss = loss + evidence_loss(
                         model, capture, head, grey, labels["train"][idx], POSITIVE, to_input, gen, evidence

@@ -7,6 +7,13 @@ ImageNet weights enum. The trainer builds models from it (``trainer.models``); t
 ``output_stride`` 16 means the last stage runs at stride 1 with dilated (atrous) 3x3 convolutions: the same
 parameters as the stride-32 network (ImageNet weights load unchanged), a map twice as fine on each axis, and
 the head still global-average-pool -> linear, so the graph's ``cam`` output stays exact Grad-CAM.
+
+``pooling`` "top-cells" (``trainer/cell_evidence.py``) applies the linear head to every cell of the Grad-CAM
+layer's map: each cell's log-odds of the positive class, and the film's log-odds is the mean of its hottest
+``top_fraction`` of cells (multiple-instance pooling: a film is as abnormal as its most abnormal regions).
+Grad-CAM's channel weights (the spatial mean of the gradient) are then (W_pos - W_neg) / (H*W) exactly, so
+the graph's ``cam`` output, (W_pos - W_neg) . A, is still exact Grad-CAM up to a positive factor.
+``window_margin``: the deep blocks see one small window of the film per cell (``trainer/cell_windows.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ class Architecture:
     gradcam_layer: str  # module whose output feeds global-average-pool -> head
     torchvision_weights: str  # enum in torchvision.models holding its ImageNet weights
     output_stride: int = 32  # 16: last stage dilated (trainer.models.build_model)
+    pooling: str = "average"  # "average": GAP -> linear; "top-cells": linear per cell -> mean of the top cells
+    top_fraction: float = 0.0  # "top-cells": the fraction of the map's cells whose mean is the film's log-odds
+    window_margin: int | None = None  # cell windows (trainer/cell_windows.py): stride-8 positions around a cell
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -41,6 +51,28 @@ ARCHITECTURES: dict[str, Architecture] = {
             "features.18",
             "MobileNet_V2_Weights",
             output_stride=16,
+        ),
+        Architecture(
+            "mobilenet_v2_os16_topcells",
+            "MobileNetV2 (dilated, top-cell pooling)",
+            "mobilenet_v2",
+            "classifier.1",
+            "features.18",
+            "MobileNet_V2_Weights",
+            output_stride=16,
+            pooling="top-cells",
+            top_fraction=0.1,
+        ),
+        Architecture(
+            "mobilenet_v2_cellwindows",
+            "MobileNetV2 (cell windows, top-cell pooling)",
+            "mobilenet_v2",
+            "classifier.1",
+            "cell_map",
+            "MobileNet_V2_Weights",
+            pooling="top-cells",
+            top_fraction=0.1,
+            window_margin=1,
         ),
         Architecture(
             "resnet50_os16",
