@@ -102,6 +102,11 @@ def test_sanity_check_passes_when_maps_depend_on_the_weights():
         "features.16",
     ]
     assert result["passes"], result
+    # each step is the mean of independent randomisations, every one of them recorded
+    for step in result["cascade"]:
+        draws = step["per_draw_gradcam"]
+        assert len(draws) == result["draws"] == 5 and len(set(draws)) == 5
+        assert abs(step["mean_spearman_gradcam"] - sum(draws) / 5) < 1e-3
 
 
 def test_substitution_replacing_the_hot_region_with_normal_tissue_removes_the_evidence():

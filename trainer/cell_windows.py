@@ -14,6 +14,8 @@ receptive field; nothing else on the film reaches it. The head and the pooling a
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -33,7 +35,7 @@ class CellWindowPooled(TopCellPooled):
         self.cell_map = nn.Identity()  # the Grad-CAM layer: its output is the (N, C, h, w) map of cell vectors
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        blocks = self.get_submodule("features")
+        blocks = cast(nn.Sequential, self.get_submodule("features"))
         early = blocks[:EARLY_BLOCKS](x)
         n, c, h, w = early.shape
         if h % CELL or w % CELL:

@@ -124,5 +124,5 @@ def explanation_summary(explanations: dict) -> dict:
         "insertion": {k: v for k, v in insertion.items()},
         "substitution": {k: v for k, v in explanations["substitution"].items()},
         "road": {k: road[k] for k in ("films", "fractions_removed", "mean_p_after_removal", "lerf_minus_morf")},
-        "sanity": {k: sanity[k] for k in ("films", "cascade", "max_mean_spearman", "passes")},
+        "sanity": {k: sanity[k] for k in ("films", "draws", "cascade", "max_mean_spearman", "passes")},
     }
