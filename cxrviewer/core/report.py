@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from .map_check import map_check
 from .model_card import ModelCard
 from .result_csv import RESULT_COLUMNS, result_row
 from .study_result import StudyResult
@@ -90,6 +91,9 @@ def model_card_html(model_card: ModelCard | None) -> str:
             parts.append(f"<p><b>{e(split)}</b> {e(how)}</p><ul>")
             parts += [f"<li>{e(str(k))}: {e(_fmt(v))}</li>" for k, v in values.items() if k != "how"]
             parts.append("</ul>")
+    gradcam = card.get("gradcam") or {}
+    grid = "×".join(str(g) for g in gradcam.get("grid", []))
+    parts.append(f"<h3>Heat map (Grad-CAM, {e(grid)} grid)</h3><p>{e(map_check(model_card).summary)}</p>")
     limitations = card.get("limitations") or []
     if limitations:
         parts.append("<h3>Limitations</h3><ul>")

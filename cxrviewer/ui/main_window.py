@@ -39,6 +39,8 @@ from .worklist import WorklistWidget
 
 
 class MainWindow(QMainWindow):
+    reading_room: reading_room_actions.ReadingRoomTools  # set by reading_room_actions.action_specs
+
     def __init__(
         self, models_dir: str | Path | None = None, model: str | None = None, settings: QSettings | None = None
     ):
@@ -243,6 +245,7 @@ class MainWindow(QMainWindow):
         self.presenter.panel()
         self.gradcam.refresh()
         self.gradcam.request()
+        self.reading_room.sync_heat_meaning()
         self.presenter.overlay()
         self.presenter.title()
 

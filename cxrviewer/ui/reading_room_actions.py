@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from cxrviewer.core.anonymise import HIDDEN, banner_lines
 from cxrviewer.core.display_tags import DisplayTags, read_display_tags
+from cxrviewer.core.map_check import map_check
 from cxrviewer.core.orientation_markers import orientation_markers
 from cxrviewer.core.pixel_spacing import calibration, for_decoded_grid, pixel_value
 from cxrviewer.core.priors import StudyRef, find_priors
@@ -77,10 +78,15 @@ class ReadingRoomTools:
                 self.set_comparison(True)  # the next study: its own prior, or none
         self.view.set_geometry(study.shape, self.session.orientation)
         self.view.set_markers(orientation_markers(study.metadata, self.session.orientation))
+        self.sync_heat_meaning()
+        self.comparison.follow_main()
+
+    def sync_heat_meaning(self) -> None:
+        """The heat-map key's title, from the loaded model's card (also called when a model finishes loading)."""
         card = self.w.model_card
         positive = getattr(card, "positive_class", "") or "pneumonia"
-        self.view.set_heat_meaning(f"Regions that raised the {positive.lower()} score")
-        self.comparison.follow_main()
+        note = map_check(card).key_note
+        self.view.set_heat_meaning(f"Regions that raised the {positive.lower()} score" + (f" ({note})" if note else ""))
 
     # -- window presets -------------------------------------------------------------------------
     def apply(self, preset: WindowPreset) -> None:

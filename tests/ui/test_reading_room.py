@@ -10,12 +10,14 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 
+from cxrviewer.core import read_card
+from cxrviewer.core.map_check import map_check
 from cxrviewer.core.orientation_markers import Edges
 from cxrviewer.core.window_presets import window_to_fractions
 from cxrviewer.ui.heat_layer import CONTOURS, WASH
 from cxrviewer.ui.image_view import PAN, RULER
 
-from ..conftest import DICOM_DIR, NATIVE_DIR, REPO
+from ..conftest import DICOM_DIR, NATIVE_DIR, REPO, shipped_bundles
 from ..test_reading_tools import write_dicom
 from .conftest import MODEL_TIMEOUT_MS
 
@@ -150,6 +152,8 @@ def test_heat_map_as_contours_with_its_legend(make_window, qtbot, hot_study_path
     assert w.view.heat_style() == CONTOURS
     assert w.view.heat_layer.contours() and w.view.heat_layer.legend() == CONTOURS
     assert "raised the pneumonia score" in w.view.heat_meaning
+    note = map_check(w.model_card).key_note
+    assert w.view.heat_meaning.endswith(f"({note})") if note else "(" not in w.view.heat_meaning
     save(w, "reading-room-contours.png")
     press(qtbot, w, Qt.Key.Key_R)  # the lines are traced again from the rotated map
     assert w.view.heat_layer.heat.shape == w.view._image.pixmap().size().toTuple()[::-1]
@@ -200,3 +204,17 @@ def test_comparison_with_a_prior_linked_zoom_pan_and_window(make_window, qtbot, 
     press(qtbot, w, Qt.Key.Key_C)
     assert not pane.is_open() and "no other study" in w.statusBar().currentMessage()
     assert not w.action_table.action("tools.compare").isChecked()
+
+
+def test_a_map_whose_card_records_failed_checks_says_so_in_its_key(make_window, qtbot, hot_study_path):
+    """The map is still drawn on request, but its key says it was not shown to point at the evidence."""
+    checks = {b: map_check(read_card(b)) for b in shipped_bundles()}
+    failing = [b for b, check in checks.items() if check.measured and not check.faithful]
+    if not failing:
+        pytest.skip("every shipped bundle's map passed its checks")
+    w = make_window(models_dir=failing[0].parent, model=failing[0].name, paths=[hot_study_path])
+    w.set_heat_on_negative(True)
+    w.set_gradcam_visible(True)
+    qtbot.waitUntil(lambda: w.current_heat() is not None and w.view.heat_visible(), timeout=MODEL_TIMEOUT_MS)
+    assert w.view.heat_meaning.endswith("(map not validated)")
+    save(w, "reading-room-unvalidated-map.png")
