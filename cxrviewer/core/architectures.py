@@ -54,7 +54,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         ),
         Architecture(
             "mobilenet_v2_os16_topcells",
-            "MobileNetV2 (dilated, top-cell pooling)",
+            "MobileNetV2 (dilated, top cells)",
             "mobilenet_v2",
             "classifier.1",
             "features.18",
@@ -65,7 +65,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         ),
         Architecture(
             "mobilenet_v2_cellwindows",
-            "MobileNetV2 (cell windows, top-cell pooling)",
+            "MobileNetV2 (local map)",
             "mobilenet_v2",
             "classifier.1",
             "cell_map",
@@ -76,7 +76,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         ),
         Architecture(
             "mobilenet_v2_cellwindows_top20",
-            "MobileNetV2 (cell windows, top-20 % cell pooling)",
+            "MobileNetV2 (local map)",
             "mobilenet_v2",
             "classifier.1",
             "cell_map",
@@ -87,7 +87,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         ),
         Architecture(
             "mobilenet_v2_cellwindows_top30",
-            "MobileNetV2 (cell windows, top-30 % cell pooling)",
+            "MobileNetV2 (local map)",
             "mobilenet_v2",
             "classifier.1",
             "cell_map",
