@@ -88,10 +88,12 @@ train-mobilenet: $(STAMP)
 	$(TRAIN_ENV) $(PY) -m trainer train --arch mobilenet_v2_cellwindows_top30 \
 	  --init runs/bundles/$(MOBILENET_OS16_NAME)/weights.pt --data $(DATA) $(MOBILENET_ARGS) --out runs/mobilenet_v2_cellwindows
 	$(PY) -m trainer export --run runs/mobilenet_v2_cellwindows --name $(MOBILENET_NAME)
+	$(PY) -m trainer trust-boundary --bundle resources/models/$(MOBILENET_NAME) --data $(DATA)
 
 train-resnet50: $(STAMP)
 	$(TRAIN_ENV) $(PY) -m trainer train --arch resnet50 --init scratch --data $(DATA) $(RESNET_ARGS) --out runs/resnet50
 	$(PY) -m trainer export --run runs/resnet50 --name $(RESNET_NAME) --half
+	$(PY) -m trainer trust-boundary --bundle resources/models/$(RESNET_NAME) --data $(DATA)
 
 # Metrics of every shipped bundle on test_public, recorded into its model card.
 evaluate: $(STAMP)
