@@ -21,13 +21,18 @@ def real_inputs(size: int, mean_std, n: int = 3) -> torch.Tensor:
     return torch.from_numpy(np.stack([preprocess(load_study(f).pixels, config) for f in films]))
 
 
-@pytest.fixture(scope="module")
-def imagenet_top_cells():
+def imagenet_model(arch: str):
+    """(model in eval mode, (mean, std)) of ``arch`` from the ImageNet MobileNetV2 weights, heads seeded."""
     from trainer.backbones import init_model
 
     torch.manual_seed(0)
-    model, mean_std, _, _ = init_model("mobilenet_v2_os16_topcells", "imagenet")
+    model, mean_std, _, _ = init_model(arch, "imagenet")
     return model.eval(), mean_std
+
+
+@pytest.fixture(scope="module")
+def imagenet_top_cells():
+    return imagenet_model("mobilenet_v2_os16_topcells")
 
 
 def test_top_cell_model_keeps_the_average_pooled_weights_and_pools_the_top_cells(imagenet_top_cells):
@@ -113,11 +118,7 @@ def test_context_loss_compares_each_pasted_cell_with_its_own_film():
 
 @pytest.fixture(scope="module")
 def imagenet_cell_windows():
-    from trainer.backbones import init_model
-
-    torch.manual_seed(0)
-    model, mean_std, _, _ = init_model("mobilenet_v2_cellwindows", "imagenet")
-    return model.eval(), mean_std
+    return imagenet_model("mobilenet_v2_cellwindows")
 
 
 def test_a_cell_window_sees_only_the_film_around_its_cell(imagenet_cell_windows):

@@ -81,17 +81,26 @@ def lung_prior_mask(size: int) -> torch.Tensor:
     return inside
 
 
+def films_with_partners(n: int, p: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Films of a batch of ``n`` drawn with probability ``p`` each, and for each a partner: any other film of
+    the batch. None when none was drawn."""
+    if p <= 0 or n < 2:
+        return None
+    chosen = (torch.rand(n, generator=generator) < p).nonzero().flatten()
+    if not len(chosen):
+        return None
+    partner = torch.randint(n - 1, (len(chosen),), generator=generator)
+    return chosen, partner + (partner >= chosen).long()
+
+
 def outside_lung_swap(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
     """(N, 1, S, S) -> with probability ``p`` a film's pixels outside the lung fields come from another film of
     the batch, whatever its class; the label is kept. Framing, neck, abdomen and burned-in corner markers
     then carry no label, and both classes get the same seams."""
-    if p <= 0 or len(x) < 2:
+    drawn = films_with_partners(len(x), p, generator)
+    if drawn is None:
         return x
-    chosen = (torch.rand(len(x), generator=generator) < p).nonzero().flatten()
-    if not len(chosen):
-        return x
-    partner = torch.randint(len(x) - 1, (len(chosen),), generator=generator)
-    partner = partner + (partner >= chosen).long()  # any other film
+    chosen, partner = drawn
     x = x.clone()
     lungs = lung_prior_mask(x.shape[-1]).to(x.device)
     x[chosen] = torch.where(lungs, x[chosen], x[partner])

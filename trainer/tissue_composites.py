@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .guidance import random_region_masks
+from .guidance import films_with_partners, random_region_masks
 
 NO_FILM_LABEL = -100  # F.cross_entropy's ignore_index
 ONE_SOURCE_SHARE = 0.9  # a cell belongs to a film when this share of its pixels comes from it
@@ -51,13 +51,10 @@ def tissue_composites(
     area: tuple[float, float] = (0.1, 0.5),
 ) -> Composites | None:
     """Composites of a batch of (N, 1, S, S) grey films with labels ``y``; None when none was drawn."""
-    if p <= 0 or len(y) < 2:
+    drawn = films_with_partners(len(y), p, generator)
+    if drawn is None:
         return None
-    base = (torch.rand(len(y), generator=generator) < p).nonzero().flatten()
-    if not len(base):
-        return None
-    donor = torch.randint(len(y) - 1, (len(base),), generator=generator)
-    donor = donor + (donor >= base).long()  # any other film of the batch
+    base, donor = drawn
     region = random_region_masks(len(base), x.shape[-1], generator, area).to(x.device)
     films = torch.where(region, x[donor], x[base])
     base_normal = (y[base] != positive).float()[:, None, None, None].to(x.device)

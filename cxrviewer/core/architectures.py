@@ -63,38 +63,24 @@ ARCHITECTURES: dict[str, Architecture] = {
             pooling="top-cells",
             top_fraction=0.1,
         ),
-        Architecture(
-            "mobilenet_v2_cellwindows",
-            "MobileNetV2 (local map)",
-            "mobilenet_v2",
-            "classifier.1",
-            "cell_map",
-            "MobileNet_V2_Weights",
-            pooling="top-cells",
-            top_fraction=0.1,
-            window_margin=1,
-        ),
-        Architecture(
-            "mobilenet_v2_cellwindows_top20",
-            "MobileNetV2 (local map)",
-            "mobilenet_v2",
-            "classifier.1",
-            "cell_map",
-            "MobileNet_V2_Weights",
-            pooling="top-cells",
-            top_fraction=0.2,
-            window_margin=1,
-        ),
-        Architecture(
-            "mobilenet_v2_cellwindows_top30",
-            "MobileNetV2 (local map)",
-            "mobilenet_v2",
-            "classifier.1",
-            "cell_map",
-            "MobileNet_V2_Weights",
-            pooling="top-cells",
-            top_fraction=0.3,
-            window_margin=1,
+        # cell windows (trainer/cell_windows.py), pooling the top 10 / 20 / 30 % of the 7x7 cells
+        *(
+            Architecture(
+                name,
+                "MobileNetV2 (local map)",
+                "mobilenet_v2",
+                "classifier.1",
+                "cell_map",
+                "MobileNet_V2_Weights",
+                pooling="top-cells",
+                top_fraction=fraction,
+                window_margin=1,
+            )
+            for name, fraction in (
+                ("mobilenet_v2_cellwindows", 0.1),
+                ("mobilenet_v2_cellwindows_top20", 0.2),
+                ("mobilenet_v2_cellwindows_top30", 0.3),
+            )
         ),
         Architecture(
             "resnet50_os16",
